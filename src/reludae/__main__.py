@@ -6,6 +6,7 @@ Exit status: 0 when every selected claim is verified, 1 when one fails, 2 on a u
 import argparse
 import json
 import logging
+import math
 import sys
 
 EXIT_FAILED = 1
@@ -47,6 +48,11 @@ def _select(claims, ids, chapters):
     return claims
 
 
+def _json_number(value):
+    """Return ``value``, or ``None`` when it is NaN or infinite, which strict JSON cannot encode."""
+    return value if math.isfinite(value) else None
+
+
 def _row(verdict):
     return {
         "id": verdict.claim.id,
@@ -55,9 +61,9 @@ def _row(verdict):
         "statement": verdict.claim.statement,
         "check": verdict.check.describe(),
         "check_passed": verdict.check.passed,
-        "measured": verdict.check.measured,
-        "predicted": verdict.check.predicted,
-        "tolerance": verdict.check.tolerance,
+        "measured": _json_number(verdict.check.measured),
+        "predicted": _json_number(verdict.check.predicted),
+        "tolerance": _json_number(verdict.check.tolerance),
         "relation": verdict.check.relation,
         "tolerance_source": verdict.claim.tolerance_source,
         "control_setting": verdict.claim.control_setting,
@@ -106,9 +112,11 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
 
-    if not selected:
+    if not registry.all_claims():
         print("no claims are registered; nothing was checked", file=sys.stderr)
         return EXIT_FAILED
+    if not selected:
+        parser.error("no claim matches both --claim and --chapter; run 'python -m reludae list' for the chapters")
 
     settings = registry.Settings(full=args.full, seed=args.seed)
     rows = []

@@ -76,6 +76,8 @@ def with_positive_cosine(X, cosine=0.5, index=(0, 1), seed=0):
     if not -1.0 < cosine < 1.0:
         raise ValueError(f"cosine must lie strictly between -1 and 1, got {cosine}")
     i, j = index
+    if i == j:
+        raise ValueError(f"index must name two different rows, got index {tuple(index)}")
     u = X[i] / np.linalg.norm(X[i])
     v = _rng(seed).standard_normal(X.shape[1])
     v -= (v @ u) * u
@@ -140,16 +142,21 @@ class GaussianMixture:
         n = _checks.count(n, "n")
         rng = _rng(seed)
         labels = rng.choice(self.n_modes, size=n, p=self.weights)
-        factors = np.stack([_psd_factor(C) for C in self.covs])  # (K, d, d), C = F F^T
         Z = rng.standard_normal((n, self.dim))
-        X = self.means[labels] + np.einsum("nij,nj->ni", factors[labels], Z)
+        X = self.means[labels]
+        for k, C in enumerate(self.covs):
+            members = labels == k  # one (d, d) factor per mode, not per sample
+            X[members] += Z[members] @ _psd_factor(C).T  # C = F F^T
         return X, labels
 
 
 def _psd_factor(C):
     """Return ``F`` with ``F F^T = C`` for a symmetric positive semidefinite ``C``."""
     eigenvalues, eigenvectors = np.linalg.eigh(C)
-    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+    # Treat eigenvalues at rounding level as zero, because their square roots (about 1e-8) would
+    # push the samples of a low-rank covariance out of its column space.
+    cutoff = C.shape[0] * np.finfo(np.float64).eps * max(eigenvalues.max(), 0.0)
+    return eigenvectors * np.sqrt(np.where(eigenvalues > cutoff, eigenvalues, 0.0))
 
 
 def low_rank_mixture(n_modes, d, rank, seed=0, mean_norm=1.0, spread=0.2, weights=None):

@@ -26,7 +26,7 @@ def separability(X, labels):
     means = np.stack([X[labels == k].mean(axis=0) for k in clusters])  # (M, d)
     mean_norms = np.linalg.norm(means, axis=1)
     if np.any(mean_norms == 0):
-        zero = clusters[np.argmin(mean_norms)]
+        zero = clusters[np.argmin(mean_norms)].item()  # a Python scalar prints as 7, not np.int64(7)
         raise ValueError(f"cluster {zero!r} has a zero mean, so its relative spread alpha is undefined")
 
     index = np.searchsorted(clusters, labels)
@@ -129,6 +129,7 @@ class StorageReport:
 
 def storage_report(W, X, aligned=0.99, relative=0.1):
     """Describe how ``W`` (``(d, p)``) stores the rows of ``X``; see ``StorageReport``."""
+    X = _checks.points(X)
     cos = column_cosines(W, X)  # (p, n)
     norms2 = np.sum(np.asarray(W) ** 2, axis=0)  # (p,)
     significant = significant_columns(W, relative)

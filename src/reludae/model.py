@@ -46,6 +46,7 @@ class ReLUDAE(torch.nn.Module):
         W1 = np.asarray(W1, dtype=np.float64)
         if W1.ndim != 2:
             raise ValueError(f"W1 must have shape (d, p), got {W1.shape}")
+        W1 = _checks.weights(W1, W1.shape[0], "W1")  # rejects NaN and infinite entries
         model = cls(W1.shape[0], W1.shape[1], tied=W2 is None, init_scale=0.0)
         with torch.no_grad():
             model.W1.copy_(torch.as_tensor(W1)[None])

@@ -32,7 +32,8 @@ def memorization_scales(X, sigma, lam):
     n = X.shape[0]
     norms2 = _squared_norms(X)
     if np.any(norms2 == 0):
-        raise ValueError("X contains a zero row; a zero point cannot be stored, remove it")
+        zero_row = int(np.flatnonzero(norms2 == 0)[0])
+        raise ValueError(f"X contains a zero row (row {zero_row}); a zero point cannot be stored, remove it")
     if n * lam >= norms2.min():
         raise ValueError(
             f"n * lam = {n * lam:.6g} must be below min ||x_i||^2 = {norms2.min():.6g}; "

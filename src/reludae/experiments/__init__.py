@@ -1,0 +1,1 @@
+"""Experiments behind the chapters: each returns plain numbers and arrays for claims and figures."""
