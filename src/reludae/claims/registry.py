@@ -184,3 +184,17 @@ def verify(claim_id, settings=None):
     if not verdict.passed:
         raise AssertionError(verdict.summary())
     return verdict
+
+
+def markdown_table(verdicts):
+    """Return a Markdown table of verdicts: claim, check, negative control and verdict."""
+    lines = [
+        "| claim | check | negative control (must fail) | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    for v in verdicts:
+        check = f"{v.check.describe()}: {'passes' if v.check.passed else 'fails'}"
+        control = f"{v.claim.control_setting}: {v.control.describe()}: {'passes' if v.control.passed else 'fails'}"
+        cells = [f"`{v.claim.id}`", check, control, "verified" if v.passed else "FAILED"]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)

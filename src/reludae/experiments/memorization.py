@@ -173,3 +173,36 @@ def storage_forms(problem=DEFAULT, optimizers=("adam", "rmsprop"), widths=(4, 8,
                 )
             )
     return rows
+
+
+def firing_probabilities(X, sigma):
+    """Return ``P[j, i]``: the probability that the memorizer's unit ``j`` fires on ``x_i + sigma eps``.
+
+    Unit ``j`` stores ``r_j x_j``, so its pre-activation on the noisy input is Gaussian with mean
+    ``r_j ||x_j|| ||x_i|| cos(x_i, x_j)`` and standard deviation ``sigma r_j ||x_j||``, and fires
+    with probability ``Phi(||x_i|| cos(x_i, x_j) / sigma)``. The diagonal is the probability
+    that a unit fires on its own point.
+    """
+    from scipy.special import ndtr
+
+    X = _checks.points(X)
+    sigma = _checks.positive(sigma, "sigma")
+    norms = np.linalg.norm(X, axis=1)
+    return ndtr(data.cosines(X) * norms[None, :] / sigma)  # (n, n), [j, i]
+
+
+def classify_outputs(outputs, X, cosine=0.99, zero=0.05):
+    """Label each output as ``"point"``, ``"zero"`` or ``"mixture"``; returns an array of labels.
+
+    ``"point"``: cosine above ``cosine`` with some training point; ``"zero"``: norm below
+    ``zero`` times the smallest training norm; ``"mixture"``: anything else.
+    """
+    X = _checks.points(X)
+    outputs = _checks.points(outputs, "outputs")
+    norms = np.linalg.norm(outputs, axis=1)
+    unit_X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    best = np.max(outputs @ unit_X.T, axis=1) / np.where(norms > 0, norms, 1.0)
+    labels = np.full(len(outputs), "mixture", dtype=object)
+    labels[best > cosine] = "point"
+    labels[norms < zero * np.linalg.norm(X, axis=1).min()] = "zero"
+    return labels
