@@ -59,7 +59,7 @@ chapter: $(STAMP)
 	@test -f book/$(NAME).md || { echo "no chapter book/$(NAME).md; choose one of: $(notdir $(CHAPTERS:.md=))"; exit 2; }
 	mkdir -p $(NB_TMP)
 	$(BIN)/jupytext --quiet --to ipynb -o $(NB_TMP)/$(NAME).ipynb book/$(NAME).md
-	time $(BIN)/jupyter nbconvert --to notebook --execute --inplace $(NB_TMP)/$(NAME).ipynb
+	cd $(NB_TMP) && time ../../$(BIN)/jupyter-execute --inplace $(NAME).ipynb
 	@echo "Executed notebook: $(NB_TMP)/$(NAME).ipynb"
 
 clean:
