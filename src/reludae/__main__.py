@@ -75,7 +75,7 @@ def _row(verdict):
 
 
 def _print_table(rows, out):
-    columns = [("id", 30), ("result", 16), ("check", 40), ("control", 40), ("verdict", 9), ("s", 6)]
+    columns = [("id", 34), ("result", 22), ("check", 40), ("control", 40), ("verdict", 9), ("s", 6)]
     header = " ".join(name.ljust(width) for name, width in columns)
     print(header, file=out)
     print("-" * len(header), file=out)

@@ -93,7 +93,7 @@ def memorization_tolerance(n_samples, dim, sigma_min=SAMPLER["sigma_min"]):
 
 @claim(
     id="denoisers.femp-memorizes",
-    result="setup: f_emp",
+    result="Empirical denoiser",
     chapter="denoisers",
     statement=(
         f"sampling from noise with the empirical denoiser of {N_TRAIN} training points ends every "
@@ -124,7 +124,7 @@ def femp_memorizes(settings, control):
 
 @claim(
     id="denoisers.fgt-generalizes",
-    result="setup: f_gt",
+    result="Ground-truth denoiser",
     chapter="denoisers",
     statement=(
         "sampling from noise with the mixture's posterior mean f_gt gives samples that an energy-distance "

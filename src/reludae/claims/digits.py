@@ -62,7 +62,7 @@ def memorized_product(settings, control):
 
 @claim(
     id="digits.generalized-columns",
-    result="Paper, generalization regime n >> p (columns learn local statistics)",
+    result="Generalization, n >> p",
     chapter="digits",
     statement=(
         "Trained on all 1,797 digits with the same width p = 32, no significant column has cosine "
@@ -79,7 +79,7 @@ def generalized_columns(settings, control):
 
 @claim(
     id="digits.memorized-spiky",
-    result="Corollary 3.2 (one-hot representations)",
+    result="Corollary 3.2",
     chapter="digits",
     statement=(
         "After parallel units are merged, one unit carries at least 90 % of the representation "
@@ -99,7 +99,7 @@ def memorized_spiky(settings, control):
 
 @claim(
     id="digits.generalized-balanced",
-    result="Paper, balanced representations of generalizing models",
+    result="Balanced representations",
     chapter="digits",
     statement=(
         "After parallel units are merged, the generalizer's representations of its training digits "
@@ -120,7 +120,7 @@ def generalized_balanced(settings, control):
 
 @claim(
     id="digits.memorized-split",
-    result="Corollary 3.2 (finding: training reaches a split copy of the closed form)",
+    result="Corollary 3.2",
     chapter="digits",
     statement=(
         "Without merging, gradient training spreads each memorized digit over several parallel "
