@@ -41,22 +41,27 @@ DEFAULT = Problem()
 TRAINING = dict(optimizer="adam", lr=1e-2, final_lr_ratio=1e-2, steps=3000, noise_draws=8, init_scale=1e-2)
 
 
-def monte_carlo_gradient(W1, W2, X, sigma, lam, draws, seed=0):
+def monte_carlo_gradient(W1, W2, X, sigma, lam, draws, seed=0, chunk=10_000):
     """Estimate the loss gradient with ``draws`` noise draws per point; returns ``(g1, g2)``.
 
     The estimate is the exact gradient of the Monte Carlo loss on one fixed set of draws, so it
-    is unbiased for the gradient of the expected loss wherever the loss is differentiable.
+    is unbiased for the gradient of the expected loss wherever the loss is differentiable. Draws
+    are processed ``chunk`` at a time, which bounds memory at ``chunk * n * d`` numbers.
     """
     X = _checks.points(X)
     draws = _checks.count(draws, "draws")
+    chunk = _checks.count(chunk, "chunk")
     net = model.ReLUDAE.from_weights(W1, W2)
     generator = torch.Generator().manual_seed(int(seed))
-    clean = torch.as_tensor(X).repeat(draws, 1)  # (draws * n, d)
-    noisy = clean + sigma * torch.randn(clean.shape, generator=generator, dtype=model.DTYPE)
+    data = torch.as_tensor(X)
     with training.single_thread():
-        residual = net(noisy)[0] - clean
-        loss = residual.pow(2).sum(dim=1).mean() + lam * net.penalty()[0]
-        loss.backward()
+        for start in range(0, draws, chunk):
+            m = min(chunk, draws - start)
+            clean = data.repeat(m, 1)  # (m * n, d)
+            noisy = clean + sigma * torch.randn(clean.shape, generator=generator, dtype=model.DTYPE)
+            residual = net(noisy)[0] - clean
+            (residual.pow(2).sum(dim=1).sum() / (draws * X.shape[0])).backward()
+        (lam * net.penalty()[0]).backward()
     g1 = net.W1.grad[0].numpy().copy()
     g2 = np.zeros_like(g1) if net.tied else net.W2.grad[0].numpy().copy()
     return g1, g2
