@@ -244,3 +244,83 @@ def acts_like_femp(settings, control):
         )
         fractions.append(float(np.mean(cos > 0.99)))
     return Outcome.above(min(fractions), 0.99, fractions=fractions)
+
+
+# Noise levels of the residual sweep: from where the residual is at rounding level (sigma = 0.04)
+# to where units fire on other points in about one case in ten (sigma = 0.2).
+RESIDUAL_SIGMAS = (0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15, 0.2)
+
+
+@claim(
+    id="memorization.certified-minimum",
+    result=RESULT,
+    chapter=CHAPTER,
+    statement=(
+        "At sigma = 0.05 the closed form lies within the residual scale exp(-c / sigma^2) of an "
+        "exact local minimum of the expected loss (relative distance, tied weights)."
+    ),
+    tolerance_source=(
+        "exp(-c / sigma^2) with c = max_ij (||x_i|| cos(x_i, x_j))^2 / 2, the Gaussian tail of the "
+        "largest probability that a unit fires on another point; the verdict must be 'local minimum'"
+    ),
+    control_setting="two training points with cosine +0.5, where the polish finds no nearby stationary point",
+)
+def certified_minimum(settings, control):
+    problem = _PositiveCosine() if control else study.DEFAULT
+    X = problem.points()
+    (certificate,) = study.certified_distances(X, [problem.sigma], problem.lam)
+    is_minimum = certificate.verdict == "local minimum"
+    measured = certificate.relative_distance if is_minimum else float("inf")
+    bound = np.exp(-study.residual_rate(study.DEFAULT.points()) / problem.sigma**2)
+    return Outcome.below(measured, bound, certificate=certificate)
+
+
+@claim(
+    id="memorization.residual-rate",
+    result=RESULT,
+    chapter=CHAPTER,
+    statement=(
+        "The exact gradient at the closed form vanishes like exp(-c / sigma^2) as sigma -> 0, "
+        "with the rate c predicted by the largest cross-firing probability."
+    ),
+    tolerance_source=(
+        "10 % of the predicted rate: the fit log g = a + b log sigma - c / sigma^2 over sigma in "
+        "0.04..0.2 absorbs the tail's polynomial prefactor, and the next terms of the Gaussian tail "
+        "are of relative order sigma^2 / t^2, below 10 % for these points"
+    ),
+    control_setting="two training points with cosine +0.5, where the gradient does not vanish as sigma -> 0",
+)
+def residual_rate(settings, control):
+    problem = _PositiveCosine() if control else study.DEFAULT
+    X = problem.points()
+    norms = study.closed_form_gradient_norms(X, RESIDUAL_SIGMAS, problem.lam)
+    rate, power = study.fit_exponential_rate(RESIDUAL_SIGMAS, norms)
+    predicted = study.residual_rate(study.DEFAULT.points())
+    return Outcome.close(rate, predicted, 0.1 * predicted, sigmas=np.array(RESIDUAL_SIGMAS), norms=norms, power=power)
+
+
+@claim(
+    id="memorization.exact-training",
+    result=RESULT,
+    chapter=CHAPTER,
+    statement=(
+        "L-BFGS on the exact expected loss, from the Monte Carlo trainer's random init, reaches "
+        "W1 W2^T = W_mem W_mem^T to within 1e-5."
+    ),
+    tolerance_source=(
+        "1e-5 relative Frobenius error: the closed form is itself within about 1e-6 of the exact "
+        "untied minimum at sigma = 0.05, and L-BFGS stops at a gradient norm near 1e-8"
+    ),
+    control_setting="width p = 3 < n = 4",
+)
+def exact_training(settings, control):
+    from ..exact_training import train_exact
+
+    problem = replace(study.DEFAULT, width=3) if control else study.DEFAULT
+    X = problem.points()
+    W_mem = theory.memorization_weights(X, problem.sigma, problem.lam)
+    errors = []
+    for seed in _seeds(settings):
+        result = train_exact(X, problem.width, problem.sigma, problem.lam, seed=seed)
+        errors.append(metrics.relative_error(result.product, W_mem @ W_mem.T))
+    return Outcome.below(max(errors), 1e-5, errors=errors, result=result)

@@ -211,3 +211,103 @@ def classify_outputs(outputs, X, cosine=0.99, zero=0.05):
     labels[best > cosine] = "point"
     labels[norms < zero * np.linalg.norm(X, axis=1).min()] = "zero"
     return labels
+
+
+def residual_rate(X):
+    """Return the predicted exponential rate ``c`` of the closed form's residual, ``exp(-c / sigma^2)``.
+
+    Unit ``j`` fires on a noisy copy of ``x_i`` with probability ``Phi(t_ij / sigma)``,
+    ``t_ij = ||x_i|| cos(x_i, x_j)``, which behaves like ``exp(-t_ij^2 / (2 sigma^2))`` for
+    ``t_ij < 0``. The largest such probability sets the rate ``c = max_ij(t_ij)^2 / 2``; with a
+    positive cosine the probability does not vanish as ``sigma -> 0`` and the rate is zero.
+    """
+    X = _checks.points(X)
+    t = data.cosines(X) * np.linalg.norm(X, axis=1)[None, :]  # [j, i] = ||x_i|| cos(x_i, x_j)
+    np.fill_diagonal(t, -np.inf)
+    largest = float(t.max())
+    return largest**2 / 2.0 if largest < 0 else 0.0
+
+
+def closed_form_gradient_norms(X, sigmas, lam):
+    """Return the exact gradient norm of the tied loss at the closed form, one per ``sigma``."""
+    from ..expected import expected_loss_and_grad
+
+    norms = []
+    for sigma in sigmas:
+        W = theory.memorization_weights(X, sigma, lam)
+        _, gradient, _ = expected_loss_and_grad(W, None, X, sigma, lam)
+        norms.append(np.linalg.norm(gradient))
+    return np.array(norms)
+
+
+def fit_exponential_rate(sigmas, values):
+    """Fit ``log v = a + b log sigma - c / sigma^2`` by least squares; returns ``(c, b)``.
+
+    The power ``sigma^b`` absorbs the polynomial prefactor of a Gaussian tail, so ``c`` is the
+    exponential rate alone.
+    """
+    sigmas = np.asarray(sigmas, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if sigmas.shape != values.shape or sigmas.size < 4:
+        raise ValueError(f"need at least four (sigma, value) pairs of equal length, got {sigmas.size} and {values.size}")
+    if np.any(values <= 0) or np.any(sigmas <= 0):
+        raise ValueError("sigmas and values must be positive to fit a logarithm")
+    design = np.column_stack([np.ones_like(sigmas), np.log(sigmas), -1.0 / sigmas**2])
+    coefficients, *_ = np.linalg.lstsq(design, np.log(values), rcond=None)
+    return float(coefficients[2]), float(coefficients[1])
+
+
+def certified_distances(X, sigmas, lam, tied=True):
+    """Certify the closed form at each ``sigma``; returns a list of ``certify.Certificate``.
+
+    A candidate whose polish does not converge contributes the certificate carried by the
+    ``NotConvergedError``, whose verdict is ``"not stationary"``.
+    """
+    from ..certify import NotConvergedError, certify
+
+    certificates = []
+    for sigma in sigmas:
+        W = theory.memorization_weights(X, sigma, lam)
+        try:
+            certificates.append(certify(W, None if tied else W, X, sigma, lam))
+        except NotConvergedError as error:
+            certificates.append(error.certificate)
+    return certificates
+
+
+def certify_configurations(problem=DEFAULT):
+    """Certify the closed form and its variants on ``problem``; returns ``[(name, certificate)]``.
+
+    The variants: tied and untied closed forms; point 0 split over two parallel columns (70 % and
+    30 % of its energy) among extra zero columns; two points turned to cosine +0.5; point 2's
+    column removed with its unit left free; and point 2 dropped with no spare unit (``p < n``).
+    """
+    from ..certify import NotConvergedError, certify
+
+    X = problem.points()
+    sigma, lam = problem.sigma, problem.lam
+    W = theory.memorization_weights(X, sigma, lam)
+    split = np.zeros((problem.d, problem.width))
+    split[:, : problem.n] = W
+    split[:, 0] *= np.sqrt(0.7)
+    split[:, problem.n] = np.sqrt(0.3) * W[:, 0]
+    unstored = W.copy()
+    unstored[:, 2] = 0.0
+    positive = data.with_positive_cosine(X, cosine=0.5)
+
+    cases = [
+        ("closed form, tied", W, None, X),
+        ("closed form, untied", W, W, X),
+        ("point 0 split over two columns", split, None, X),
+        ("two points with cosine +0.5", theory.memorization_weights(positive, sigma, lam), None, positive),
+        ("point 2 unstored, its unit free", unstored, None, X),
+        ("point 2 unstored, p = 3 < n", np.delete(W, 2, axis=1), None, X),
+    ]
+    results = []
+    for name, W1, W2, points in cases:
+        try:
+            certificate = certify(W1, W2, points, sigma, lam)
+        except NotConvergedError as error:
+            certificate = error.certificate
+        results.append((name, certificate))
+    return results
