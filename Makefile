@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NB_TMP := _build/nbval
 CHAPTERS := $(wildcard book/*.md)
 
-.PHONY: help install book test unit nbval strict-book verify chapter clean
+.PHONY: help install book test unit nbval strict-book verify chapter bench clean
 
 help:
 	@echo "make book      build the executed HTML book into _build/html"
@@ -17,6 +17,7 @@ help:
 	@echo "make nbval     run every chapter as a notebook under nbval"
 	@echo "make verify    run every claim: python -m reludae verify"
 	@echo "make chapter NAME=memorization   execute one chapter and report its time"
+	@echo "make bench     exact expected loss against Monte Carlo; writes benchmarks/RESULTS.md"
 	@echo "make clean     remove _build (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -61,6 +62,9 @@ chapter: $(STAMP)
 	$(BIN)/jupytext --quiet --to ipynb -o $(NB_TMP)/$(NAME).ipynb book/$(NAME).md
 	cd $(NB_TMP) && time ../../$(BIN)/jupyter-execute --inplace $(NAME).ipynb
 	@echo "Executed notebook: $(NB_TMP)/$(NAME).ipynb"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/exact_vs_monte_carlo.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -61,7 +61,18 @@ def initial_weights(d, width, tied=False, seed=0, init_scale=1e-2):
 
 
 def train_exact(
-    X, width, sigma, lam, *, tied=False, seed=0, init_scale=1e-2, method="L-BFGS-B", max_iter=5000, gtol=1e-10
+    X,
+    width,
+    sigma,
+    lam,
+    *,
+    tied=False,
+    seed=0,
+    init_scale=1e-2,
+    method="L-BFGS-B",
+    max_iter=5000,
+    gtol=1e-10,
+    stop_when=None,
 ):
     """Minimize the exact loss from a small random init; returns an ``ExactTrainResult``.
 
@@ -101,8 +112,11 @@ def train_exact(
     history = [fun(theta0)[0]]
 
     def callback(intermediate_result):
-        # scipy recognizes this parameter name and passes the current OptimizeResult.
+        # scipy recognizes this parameter name and passes the current OptimizeResult; raising
+        # StopIteration ends the minimization at this iterate.
         history.append(float(intermediate_result.fun))
+        if stop_when is not None and stop_when(*split(intermediate_result.x)):
+            raise StopIteration
 
     options = dict(maxiter=max_iter, gtol=gtol)
     if method == "L-BFGS-B":

@@ -17,7 +17,7 @@ from ..experiments import expected as study
 from ..experiments import memorization
 from .registry import Outcome, claim
 
-RESULT = "method: exact expected loss"
+RESULT = "Exact expectation"
 CHAPTER = "expected"
 
 
@@ -223,7 +223,7 @@ MEMORIZER_DRAWS = 30_000
 
 @claim(
     id="expected.memorizer-below-floor",
-    result="Corollary 3.2 (residual)",
+    result="Corollary 3.2",
     chapter=CHAPTER,
     statement=(
         "At the closed-form memorizer of the memorization chapter the exact gradient norm lies "
