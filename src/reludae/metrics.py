@@ -43,8 +43,8 @@ def separability(X, labels):
 class RepresentationStats:
     """Per-sample statistics of hidden activations ``H`` of shape ``(B, p)``; each field ``(B,)``.
 
-    ``std`` is the population standard deviation over the ``p`` entries (the paper's spikiness
-    measure; it scales with the activations). The others are scale free: ``top1_share`` is
+    ``std`` is the population standard deviation over the ``p`` entries, the spikiness measure of
+    Zhang et al. (ICLR 2026), which scales with the activations. The others are scale free: ``top1_share`` is
     ``max h / sum h``, ``participation`` is ``(sum h)^2 / sum h^2`` (1 for one-hot, ``p`` for
     uniform), and ``active`` counts units above ``threshold`` times the sample's largest
     activation. Rows with no active unit get top-1 share and participation ``nan``.
@@ -72,7 +72,7 @@ def representation_stats(H, threshold=1e-2):
 
 
 def relative_error(A, B):
-    """Return ``||A - B||_F / ||B||_F``."""
+    """Return the relative Frobenius error ``||A - B||_F / ||B||_F``."""
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     if A.shape != B.shape:
