@@ -1,6 +1,8 @@
 # Build the book and run every check. The first call creates .venv and installs the pinned
 # requirements (about one minute with the torch wheel already on disk).
 
+# bash for its `time` keyword in the chapter target.
+SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin

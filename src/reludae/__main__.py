@@ -75,7 +75,9 @@ def _row(verdict):
 
 
 def _print_table(rows, out):
-    columns = [("id", 34), ("result", 22), ("check", 40), ("control", 40), ("verdict", 9), ("s", 6)]
+    id_width = max([len("id")] + [len(row["id"]) for row in rows])
+    result_width = max([len("result")] + [len(row["result"]) for row in rows])
+    columns = [("id", id_width), ("result", result_width), ("check", 40), ("control", 42), ("verdict", 9), ("seconds", 7)]
     header = " ".join(name.ljust(width) for name, width in columns)
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -100,8 +102,11 @@ def main(argv=None):
     from . import claims as registry
 
     if args.command == "list":
-        for c in registry.all_claims():
-            print(f"{c.id:30} {c.result:16} {c.statement}")
+        claims = registry.all_claims()
+        id_width = max(len(c.id) for c in claims)
+        result_width = max(len(c.result) for c in claims)
+        for c in claims:
+            print(f"{c.id:{id_width}}  {c.result:{result_width}}  {c.statement}")
         return 0
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
@@ -134,4 +139,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # The reader of a pipe (for example `head`) closed it early; that is not an error here.
+        sys.stderr.close()
+        sys.exit(0)

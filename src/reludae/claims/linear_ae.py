@@ -15,7 +15,7 @@ from scipy.optimize import minimize
 from .. import metrics, theory
 from .registry import Outcome, claim
 
-RESULT = "Lemma (regularized linear autoencoder), used by Corollary 3.3"
+RESULT = "Linear autoencoder lemma"
 CHAPTER = "linear_ae"
 
 # Eigenvalues of X^T X / n. A width-3 model keeps the first three, and the gap after the third
