@@ -1,0 +1,243 @@
+"""From memorization to generalization: a sweep over the number of training points.
+
+A ReLU denoising autoencoder of fixed width ``p`` is trained on ``n`` points drawn from a
+low-rank Gaussian mixture, for ``n`` from below ``p`` to far above it and for several noise
+levels ``sigma``. Each grid point records how the learned weights store the training points,
+the train and test losses, and how spiky the representations are. It also records how far the
+learned denoiser is from the empirical denoiser ``f_emp`` of its training set and from the
+mixture's posterior mean ``f_gt``.
+
+Training sets are stratified: point ``i`` comes from mode ``i mod K``, so the smallest sets hold
+one point per mode, whose cosines are negative on average (the mixture's means have pairwise
+negative cosines). The sweep is cached per ``(full, seed)`` so that the chapter and the claims
+share one run within a process. Samples are rows and arrays are float64.
+"""
+
+import csv
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _checks, data, denoisers, metrics, model, training
+from .digits import merge_parallel_units
+
+ALIGNED = 0.99  # a column stores a training point when its cosine with the point exceeds this
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The grid and the fixed settings of one sweep."""
+
+    ns: tuple = (2, 4, 8, 16, 64, 256, 1024)  # numbers of training points
+    sigmas: tuple = (0.05, 0.1, 0.2)  # training noise levels
+    width: int = 8  # p, hidden units
+    dim: int = 20  # d
+    modes: int = 4  # K, mixture modes
+    rank: int = 8  # rank of each mode's covariance
+    spread: float = 0.5  # a sample's distance to its mode mean, relative to the mean's norm
+    lam: float = 0.01  # penalty weight
+    steps: int = 1000
+    batch_size: int = 64  # training points per step (all of them when n is smaller)
+    noise_draws: int = 4
+    seeds: int = 2  # independent models per grid point, trained as one stack
+    test_points: int = 1000  # fresh mixture samples for the test loss and the denoiser distances
+    loss_draws: int = 20  # noise draws per point for the Monte Carlo losses
+
+    def __post_init__(self):
+        if len(self.ns) < 2 or len(self.sigmas) < 1:
+            raise ValueError(f"ns needs at least two values and sigmas one, got {self.ns} and {self.sigmas}")
+        for n in self.ns:
+            _checks.count(n, "n")
+        if list(self.ns) != sorted(set(self.ns)):
+            raise ValueError(f"ns must be strictly increasing, got {self.ns}")
+        for sigma in self.sigmas:
+            _checks.positive(sigma, "sigma")
+        _checks.count(self.width, "width")
+        _checks.count(self.dim, "dim")
+        _checks.count(self.modes, "modes", minimum=2)
+        _checks.count(self.rank, "rank")
+        _checks.positive(self.spread, "spread")
+        _checks.nonnegative(self.lam, "lam")
+        for name in ("steps", "batch_size", "noise_draws", "seeds", "test_points"):
+            _checks.count(getattr(self, name), name)
+        _checks.count(self.loss_draws, "loss_draws", minimum=2)
+
+
+DEFAULT = SweepConfig()
+FULL = SweepConfig(ns=(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096), sigmas=(0.05, 0.1, 0.2, 0.4), steps=3000, seeds=3)
+
+FIELDS = (
+    "n",
+    "sigma",
+    "seed",
+    "storage_fraction",
+    "significant_columns",
+    "train_loss",
+    "test_loss",
+    "top1_share",
+    "participation",
+    "dist_emp",
+    "dist_gt",
+    "emp_to_gt",
+)
+
+
+def mixture(config=DEFAULT, seed=0):
+    """Return the ``GaussianMixture`` of a sweep: ``modes`` modes in ``R^dim``, unit mean norms."""
+    return data.low_rank_mixture(config.modes, config.dim, config.rank, seed=seed, spread=config.spread)
+
+
+def stratified_sample(mix, n, seed=0):
+    """Draw ``n`` points, point ``i`` from mode ``i mod K``; returns ``(X (n, d), labels (n,))``."""
+    if not isinstance(mix, data.GaussianMixture):
+        raise ValueError(f"mix must be a reludae.data.GaussianMixture, got {type(mix).__name__}")
+    n = _checks.count(n, "n")
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % mix.n_modes
+    X = np.empty((n, mix.dim))
+    for k in range(mix.n_modes):
+        members = labels == k
+        if members.any():
+            single = data.GaussianMixture(np.ones(1), mix.means[k : k + 1], mix.covs[k : k + 1])
+            X[members] = single.sample(int(members.sum()), seed=rng)[0]
+    return X, labels
+
+
+def storage_fraction(W, X, aligned=ALIGNED):
+    """Return the fraction of significant columns of ``W`` (``(d, p)``) with cosine above ``aligned`` with a row of ``X``."""
+    report = metrics.storage_report(W, X, aligned=aligned)
+    significant = report.significant
+    if not significant.any():
+        return float("nan")
+    return float(np.mean(report.max_cosine[significant] > aligned))
+
+
+def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
+    """Train ``config.seeds`` models on ``n`` points at noise ``sigma``; return one row dict per model."""
+    n = _checks.count(n, "n")
+    sigma = _checks.positive(sigma, "sigma")
+    X, _ = stratified_sample(mix, n, seed=1000 * seed + n)
+    train_config = training.TrainConfig(
+        width=config.width,
+        sigma=sigma,
+        lam=config.lam,
+        optimizer="adam",
+        lr=1e-2,
+        final_lr_ratio=1e-2,
+        steps=config.steps,
+        noise_draws=config.noise_draws,
+        batch_size=min(n, config.batch_size),
+    )
+    seeds = tuple(seed * 100 + s for s in range(config.seeds))
+    run = training.train(X, train_config, seeds=seeds, progress=False)
+
+    X_test, _ = mix.sample(config.test_points, seed=10_000 + seed)
+    rng = np.random.default_rng(20_000 + seed)
+    Y = X_test + sigma * rng.standard_normal(X_test.shape)
+    f_emp = denoisers.empirical_denoiser(Y, X, sigma)
+    f_gt = denoisers.mixture_denoiser(Y, mix, sigma)
+    emp_to_gt = float(np.mean(np.sum((f_emp - f_gt) ** 2, axis=1)))
+
+    rows = []
+    for index, model_seed in enumerate(seeds):
+        W1, W2 = run.weights(index)
+        M1, _ = merge_parallel_units(W1, W2)
+        stats = metrics.representation_stats(model.representation(M1, X))
+        out = model.apply(W1, W2, Y)
+        train_loss, _ = model.monte_carlo_loss(W1, W2, X, sigma, 0.0, draws=max(config.loss_draws, 2000 // n), seed=1)
+        test_loss, _ = model.monte_carlo_loss(W1, W2, X_test, sigma, 0.0, draws=config.loss_draws, seed=2)
+        rows.append(
+            {
+                "n": n,
+                "sigma": sigma,
+                "seed": model_seed,
+                "storage_fraction": storage_fraction(W1, X),
+                "significant_columns": int(metrics.significant_columns(W1).sum()),
+                "train_loss": train_loss,
+                "test_loss": test_loss,
+                "top1_share": float(np.nanmedian(stats.top1_share)),
+                "participation": float(np.nanmedian(stats.participation)),
+                "dist_emp": float(np.mean(np.sum((out - f_emp) ** 2, axis=1))),
+                "dist_gt": float(np.mean(np.sum((out - f_gt) ** 2, axis=1))),
+                "emp_to_gt": emp_to_gt,
+            }
+        )
+    return rows
+
+
+def run_sweep(config=DEFAULT, seed=0):
+    """Run every grid point of ``config``; returns a list of row dicts with the keys ``FIELDS``."""
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
+    seed = _checks.count(seed, "seed", minimum=0)
+    mix = mixture(config, seed)
+    rows = []
+    for sigma in config.sigmas:
+        for n in config.ns:
+            rows.extend(grid_point(mix, n, sigma, config, seed))
+    return rows
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(full, seed):
+    return tuple(run_sweep(FULL if full else DEFAULT, seed))
+
+
+def sweep(full=False, seed=0):
+    """Return the rows of the default (or, with ``full``, the larger) sweep, computed once per process."""
+    return [dict(row) for row in _cached(bool(full), _checks.count(seed, "seed", minimum=0))]
+
+
+def write_csv(rows, path):
+    """Write row dicts with the keys ``FIELDS`` to ``path`` as CSV (header first); returns ``path``."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; there is nothing to write")
+    for row in rows:
+        if set(row) != set(FIELDS):
+            raise ValueError(f"every row must have exactly the keys {FIELDS}, got {sorted(row)}")
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path):
+    """Read a CSV written by ``write_csv`` back into row dicts with numbers as int or float."""
+    integers = {"n", "seed", "significant_columns"}
+    with open(path, newline="") as handle:
+        return [
+            {key: int(value) if key in integers else float(value) for key, value in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def aggregate(rows, field, reduce=np.mean):
+    """Return ``(ns, sigmas, table)`` with ``table[j, i]`` the reduced ``field`` over seeds at ``(sigmas[j], ns[i])``."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty")
+    if field not in FIELDS:
+        raise ValueError(f"field must be one of {FIELDS}, got {field!r}")
+    ns = sorted({row["n"] for row in rows})
+    sigmas = sorted({row["sigma"] for row in rows})
+    table = np.full((len(sigmas), len(ns)), np.nan)
+    for j, sigma in enumerate(sigmas):
+        for i, n in enumerate(ns):
+            values = [row[field] for row in rows if row["n"] == n and row["sigma"] == sigma]
+            values = [v for v in values if not math.isnan(v)]
+            if values:
+                table[j, i] = reduce(values)
+    return np.array(ns), np.array(sigmas), table
+
+
+def relative_gap(rows):
+    """Return ``(ns, sigmas, table)`` of the generalization gap ``(test - train) / test``, averaged over seeds."""
+    rows = [dict(row, gap=(row["test_loss"] - row["train_loss"]) / row["test_loss"]) for row in rows]
+    ns = sorted({row["n"] for row in rows})
+    sigmas = sorted({row["sigma"] for row in rows})
+    table = np.array([[np.mean([r["gap"] for r in rows if r["n"] == n and r["sigma"] == s]) for n in ns] for s in sigmas])
+    return np.array(ns), np.array(sigmas), table
