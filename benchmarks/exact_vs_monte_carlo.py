@@ -76,8 +76,9 @@ def measure_trainers(X, width, seed):
     """Time both trainers to the memorizer's product at each tolerance of ``TOLERANCES``.
 
     The exact trainer stops at the first L-BFGS iterate within the tolerance. The Monte Carlo
-    Adam trainer is run for each length in ``ADAM_STEPS`` (its learning rate decays over the
-    run) and the shortest run that ends within the tolerance counts; ``None`` means no run did.
+    Adam trainer runs once for each length in ``ADAM_STEPS``, with its learning rate decaying
+    over the run, and the shortest run that ends within the tolerance counts. ``None`` means
+    that no run did.
     """
     W_mem = theory.memorization_weights(X, SIGMA, LAM, width=width)
     target = W_mem @ W_mem.T
