@@ -103,8 +103,8 @@ def _progress_bar(total, progress):
 def single_thread():
     """Run torch on one intra-op thread inside the block, then restore the previous count.
 
-    The matrices of these models are tiny, and several threads spinning on them cost far more
-    than they save; on a loaded 2-core machine the default thread count made training about
+    The matrices of these models are tiny, so several threads spinning on them cost far more
+    than they save. On a loaded 2-core machine the default thread count made training about
     twenty times slower.
     """
     previous = torch.get_num_threads()
@@ -119,7 +119,7 @@ def train(X, config, seeds=(0,), progress=None):
     """Train one model per seed on the rows of ``X`` (shape ``(n, d)``) and return a ``TrainResult``.
 
     Noise and point selection use a ``torch.Generator`` seeded from the first seed plus a
-    constant, so a stack and its first model alone see different noise; compare runs by their
+    constant, so a stack and its first model alone draw different noise. Compare runs by their
     seeds, not by the stack they ran in. Shows a tqdm progress bar when ``progress`` is true,
     or by default when standard error is a terminal.
     """

@@ -20,7 +20,7 @@ RELATIONS = {
 
 @dataclass(frozen=True)
 class Settings:
-    """How hard to check: ``full`` uses more seeds and larger sizes; ``seed`` shifts all seeds."""
+    """Effort and seeds of a run: ``full`` uses more seeds and larger sizes, ``seed`` shifts all seeds."""
 
     full: bool = False
     seed: int = 0
@@ -32,8 +32,8 @@ class Outcome:
 
     ``relation`` is ``"close"`` (``|measured - predicted| <= tolerance``), ``"below"``
     (``measured <= predicted``, the bound) or ``"above"`` (``measured >= predicted``).
-    ``details`` holds the data behind the number (arrays for figures, values for the text);
-    the command line does not print it.
+    ``details`` contains the data behind the number (arrays for figures, values for the text).
+    The command line does not print it.
     """
 
     measured: float
