@@ -53,8 +53,8 @@ def test_closed_form_tied_is_local_minimum(tied, W):
     assert c.verdict == "local minimum"
     assert c.converged
     assert c.grad_norm_polished <= TOL * max(1.0, c.loss_polished)
-    # The residual gradient of the closed form scales with the largest wrong-side firing probability,
-    # Phi(-0.22 / 0.05) ~ 5e-6, times smaller factors (an estimate); measured 7.6e-8.
+    # The closed form's residual gradient scales with the largest wrong-side firing probability,
+    # Phi(-0.22 / 0.05) ~ 5e-6, times smaller factors. That is an estimate, and 7.6e-8 was measured.
     assert 1e-9 < c.grad_norm_candidate < 1e-6
     # Measured 5.5e-8: the closed form misses the stationary point by an exponentially small amount.
     assert 0 < c.relative_distance < 1e-6

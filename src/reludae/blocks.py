@@ -30,7 +30,7 @@ def clustered_points(n_clusters, per_cluster, d, rank, spread, seed=0, mean_norm
 
     The means come from ``data.negative_cosine_points`` in ``R^(n_clusters - 1)`` (a centered
     sample, so the cosines are strongly negative), with norm ``mean_norm``, embedded in ``R^d`` by a
-    random orthonormal basis; the sample is redrawn, up to ``max_tries`` times, until every cosine
+    random orthonormal basis. The sample is redrawn, up to ``max_tries`` times, until every cosine
     between two means is at most ``max_cosine``. Cluster ``k`` is
     ``mean_k + spread * mean_norm * z`` where the offsets ``z`` lie in a random ``rank``-dimensional
     subspace orthogonal to every mean, are centered (so the cluster mean is exactly ``mean_k``) and

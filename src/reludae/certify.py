@@ -52,7 +52,7 @@ exact or nearly exact symmetries, in the active parameters, are:
 - rotations within a group of active columns that fire (``x_i^T W1 e_j > 0``) on the same set of
   points, ``W -> W A`` with ``A`` antisymmetric and supported on the pair ``{j, k}`` (the same ``A``
   on both layers when untied). For parallel columns the rotation is an exact symmetry. For other
-  columns of one group it holds where the units are linear on the noisy copies of their points,
+  columns of one group it is a symmetry where the units are linear on the noisy copies of their points,
   up to terms of the size of the firing probabilities on the wrong side, exponentially small in
   ``1 / sigma^2``;
 - only for the untied model with ``lam = 0``: the rescaling ``W1 e_j -> c W1 e_j``,

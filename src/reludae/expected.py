@@ -169,12 +169,12 @@ def _price_integrals(h, k, rho):
     return IG.reshape(shape), IP.reshape(shape)
 
 
-def _panel_sums(h, kk, corner, lo, start, hi, count, most, reverse):
+def _panel_sums(h, kk, corner, lo, start, hi, count, max_count, reverse):
     """Sum Gauss-Legendre rules over ``[lo, start]`` and ``count`` geometric panels up to ``hi``.
 
     Where ``reverse`` is set (only with ``lo = 0``) the same panels are laid out from ``hi`` down.
     """
-    steps = np.minimum(np.arange(1, most + 1)[None, :], count[:, None]) / np.maximum(count, 1)[:, None]
+    steps = np.minimum(np.arange(1, max_count + 1)[None, :], count[:, None]) / np.maximum(count, 1)[:, None]
     edges = np.where(count[:, None] > 0, start[:, None] * (hi / start)[:, None] ** steps, hi[:, None])
     left = np.concatenate([lo[:, None], start[:, None], edges[:, :-1]], axis=1)
     right = np.concatenate([start[:, None], edges], axis=1)

@@ -109,9 +109,9 @@ class StorageReport:
 
     ``max_cosine`` ``(p,)`` is each column's largest cosine with a training point and ``nearest``
     ``(p,)`` that point's index. ``stored_energy`` ``(n,)`` is the total squared norm of the
-    columns aligned with each point (cosine above ``aligned``), ``columns_per_point`` ``(n,)``
-    how many significant aligned columns share it, and ``top_column_share`` ``(n,)`` the
-    fraction of that energy in the largest one (1 for sparse storage).
+    columns aligned with each point (cosine above ``aligned``). ``columns_per_point`` ``(n,)``
+    counts the significant aligned columns that share it, and ``top_column_share`` ``(n,)`` is
+    the fraction of that energy in the largest one (1 for sparse storage).
     """
 
     max_cosine: np.ndarray

@@ -81,7 +81,7 @@ class Claim:
     """A statement of the book with its check, its negative control and where it comes from."""
 
     id: str  # stable identifier, "chapter.short-name"
-    result: str  # the paper's result it checks, e.g. "Corollary 3.2"
+    result: str  # the result of Zhang et al. (ICLR 2026) it checks, e.g. "Corollary 3.2"
     chapter: str  # book chapter file name without extension
     statement: str  # what must hold, in one sentence
     tolerance_source: str  # where the tolerance comes from

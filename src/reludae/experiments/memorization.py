@@ -1,11 +1,12 @@
 """Experiments of the memorization chapter (Corollary 3.2).
 
 The default problem: ``n = 4`` points in ``R^50`` with pairwise negative cosines and norms in
-[0.8, 1.2], noise ``sigma = 0.05`` and penalty ``lam = 1e-2``. With that noise a stored column
-``r_j x_j`` sees ``w_j^T (x_i + sigma eps)`` with mean ``r_j ||x_j|| ||x_i|| cos(x_i, x_j)`` and
-standard deviation ``sigma r_j ||x_j||``; the largest cosine is about -0.2, so the column
-stays silent on other points except with probability below ``Phi(-3.5)``, about 2e-4, and the
-closed form is stationary up to a residual below the Monte Carlo noise of these experiments.
+[0.8, 1.2], noise ``sigma = 0.05`` and penalty ``lam = 1e-2``. With that noise the
+pre-activation ``w_j^T (x_i + sigma eps)`` of a stored column ``w_j = r_j x_j`` has mean
+``r_j ||x_j|| ||x_i|| cos(x_i, x_j)`` and standard deviation ``sigma r_j ||x_j||``. The largest
+cosine is about -0.2, so the column stays silent on other points except with probability below
+``Phi(-3.5)``, about 2e-4, and the closed form is stationary up to a residual below the Monte
+Carlo noise of these experiments.
 """
 
 from dataclasses import dataclass
@@ -80,8 +81,8 @@ class GradientDecay:
 def gradient_decay(W1, W2, X, sigma, lam, draws=(100, 300, 1000, 3000, 10000, 30000), repeats=4, seed=0):
     """Measure how the Monte Carlo gradient norm at ``(W1, W2)`` shrinks with the draws.
 
-    At an exact stationary point the estimate is pure noise and its norm falls like
-    ``draws^(-1/2)``; elsewhere it levels off at the norm of the true gradient.
+    At an exact stationary point the estimate is pure noise, so its norm falls like
+    ``draws^(-1/2)``. Elsewhere it levels off at the norm of the true gradient.
     """
     draws = np.asarray(draws)
     norms = np.empty(len(draws))
@@ -153,8 +154,8 @@ def summarize(W1, W2, X, sigma, lam):
 def storage_forms(problem=DEFAULT, optimizers=("adam", "rmsprop"), widths=(4, 8, 16), seeds=tuple(range(10)), steps=2000):
     """Train every optimizer and width over ``seeds``; returns one row (a dict) per combination.
 
-    Runs take ``steps`` steps (2,000 by default, two thirds of the other experiments, so the
-    table stays cheap); the learning rate still decays to the same final value.
+    Runs take ``steps`` steps: 2,000 by default, two thirds of the other experiments, so the
+    table stays cheap. The learning rate still decays to the same final value.
 
     Each row counts the runs that store every point (``all_stored``), and among those the runs
     with sparse storage (one column per point) and with a point split across parallel columns.
@@ -281,9 +282,10 @@ def certified_distances(X, sigmas, lam, tied=True):
 def certify_configurations(problem=DEFAULT):
     """Certify the closed form and its variants on ``problem``; returns ``[(name, certificate)]``.
 
-    The variants: tied and untied closed forms; point 0 split over two parallel columns (70 % and
-    30 % of its energy) among extra zero columns; two points turned to cosine +0.5; point 2's
-    column removed with its unit left free; and point 2 dropped with no spare unit (``p < n``).
+    The variants are the tied and the untied closed form, and point 0 split over two parallel
+    columns (70 % and 30 % of its energy) among extra zero columns. Outside the hypotheses are two
+    points turned to cosine +0.5, point 2's column removed with its unit left free, and point 2
+    dropped with no spare unit (``p < n``).
     """
     from ..certify import NotConvergedError, certify
 
