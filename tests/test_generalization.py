@@ -81,3 +81,62 @@ def test_trained_small_run():
     assert stderr > 0
     with pytest.raises(ValueError):
         gen.trained(per_mode=0)
+
+
+def test_one_per_mode_sample_per_mode():
+    mix = gen.mixture(0)
+    X, labels = gen.one_per_mode(mix, seed=3)
+    assert X.shape == (gen.MODES, gen.DIM)
+    assert labels.tolist() == list(range(gen.MODES))
+    # the spread is small against the distance between means, so each sample is nearest its own mean
+    nearest = np.argmin(((X[:, None, :] - mix.means[None]) ** 2).sum(axis=2), axis=1)
+    assert nearest.tolist() == list(range(gen.MODES))
+    with pytest.raises(ValueError, match="GaussianMixture"):
+        gen.one_per_mode(np.zeros((3, 20)))
+
+
+def test_allocated_widths_caps_and_floors():
+    owner = np.array([0, 0, 0, 0, 0, 1, 1, -1])
+    assert gen.allocated_widths(owner, modes=3, cap=3) == (3, 2, 1)
+    with pytest.raises(ValueError):
+        gen.allocated_widths(owner, modes=0)
+
+
+def test_predicted_test_loss_per_mode_widths():
+    mix = gen.mixture(0)
+    even = gen.predicted_test_loss(mix, gen.SIGMA, gen.WIDTH_PER_MODE)
+    assert gen.predicted_test_loss(mix, gen.SIGMA, (gen.WIDTH_PER_MODE,) * gen.MODES) == pytest.approx(even)
+    # a narrower block drops a direction of S_k, whose whole variance then enters the error
+    assert gen.predicted_test_loss(mix, gen.SIGMA, (2, 3, 3)) > even
+    with pytest.raises(ValueError, match="one p_k"):
+        gen.predicted_test_loss(mix, gen.SIGMA, (3, 3))
+
+
+def _stored_run(points_per_unit=1):
+    """A hand-made memorizer: each of three units stores one sample of its mode, repeated as parallel copies."""
+    mix = gen.mixture(0)
+    X, labels = gen.one_per_mode(mix, seed=1)
+    W1 = np.repeat(X.T, points_per_unit, axis=1)
+    owner = np.repeat(np.arange(gen.MODES), points_per_unit)
+    return gen.Run(mix, X, labels, W1, W1.copy(), owner, (1,) * gen.MODES, gen.SIGMA, gen.LAM)
+
+
+def test_column_angle_ratio_is_zero_for_stored_points():
+    run = _stored_run()
+    np.testing.assert_allclose(gen.column_angles(run), 0.0, atol=1e-5)
+    assert gen.column_angle_ratio(run, n_points=200) < 1e-3
+
+
+def test_balance_counts_parallel_copies():
+    # a point stored in three parallel units scores 1/3; merging makes the participation ratio 1
+    ratios = gen.balance(_stored_run(points_per_unit=3), n_points=300)
+    assert np.nanmedian(ratios) == pytest.approx(1 / 3, rel=1e-6)
+
+
+def test_denoiser_errors_keys_and_bad_input():
+    run = gen.trained(per_mode=20, steps=200)
+    errors = gen.denoiser_errors(run, n_points=300)
+    assert set(errors) == {"to_limit", "to_gt", "limit_to_gt", "identity_to_gt"}
+    assert all(value >= 0 for value in errors.values())
+    with pytest.raises(ValueError):
+        gen.denoiser_errors(run, n_points=0)

@@ -1,7 +1,9 @@
 """Claims of the generalization chapter (Corollary 3.3), on the mixture of ``experiments.generalization``.
 
-Three modes in R^20 with mean cosines at most -0.4, rank-2 covariances, blocks of p_k = 3 units,
-sigma = 0.1, lam = 1e-4, about 200 samples per mode, 4000 Adam steps, trained by Monte Carlo Adam.
+Three modes in R^20 with mean cosines at most -0.4, rank-2 covariances, p = 9 units, sigma = 0.1,
+lam = 1e-4, about 200 samples per mode, 4000 steps of Monte Carlo Adam. Training decides how many
+units each mode gets (often not 3 each), so the formulas are evaluated at the allocated widths.
+The memorizing control trains the same width on one sample per mode.
 """
 
 import numpy as np
@@ -23,17 +25,17 @@ LOSS_STANDARD_ERRORS = 4
     "generalization.block-products",
     RESULT,
     CHAPTER,
-    "Every trained block's product sum_j w1_j w2_j^T matches the finite-sample formula U_k diag(a) U_k^T.",
+    "Every trained block's product sum_j w1_j w2_j^T matches the finite-sample formula U_k diag(a) U_k^T "
+    "at the width p_k training gave the mode (capped at rank S_k = 3).",
     "0.1 relative Frobenius error: Monte Carlo Adam (fresh noise at every step, learning rate decayed to 1e-4) "
-    "left blocks 0.8 to 2.3 % from the formula at seeds 0 and 1 after 4000 steps, but one block 13 % off after "
+    "left blocks 0.5 to 2.3 % from the formula at seeds 0 to 5 after 4000 steps, but one block 13 % off after "
     "2000 steps, so 0.1 covers an incompletely converged run; a missing direction of S_k costs at least 0.4",
-    "one unit per mode (p_k = 1, 2000 steps), compared with the same formula at p_k = 3",
+    "means of modes 0 and 1 moved to cosine +0.5, so their samples fire each other's units",
 )
 def block_products(settings, control):
-    widths = (gen.WIDTH_PER_MODE,) * gen.MODES
-    run = gen.trained(width_per_mode=1, seed=settings.seed, steps=2000) if control else gen.trained(seed=settings.seed)
-    errors = gen.block_errors(run, widths)
-    return Outcome.below(errors.max(), BLOCK_TOLERANCE, errors=errors, owner=run.owner)
+    run = gen.trained(seed=settings.seed, positive=control)
+    errors = gen.block_errors(run)
+    return Outcome.below(errors.max(), BLOCK_TOLERANCE, errors=errors, widths=run.widths)
 
 
 @claim(
@@ -59,7 +61,7 @@ def population_rate(settings, control):
     RESULT,
     CHAPTER,
     "The test loss on fresh samples equals sum_k rho_k [sum_{j<=p_k} e_j sigma^2/(e_j + sigma^2) + "
-    "sum_{j>p_k} e_j], the bias plus variance of the linear shrinkage.",
+    "sum_{j>p_k} e_j], the bias plus variance of the linear shrinkage, at the allocated widths p_k.",
     "four standard errors of the Monte Carlo mean over 20,000 fresh samples plus 2 % for the finite-sample "
     "and training error of the blocks (their products are a few percent off the limit, which enters the "
     "loss to second order around the optimum)",
@@ -68,6 +70,63 @@ def population_rate(settings, control):
 def fresh_loss(settings, control):
     run = gen.trained(seed=settings.seed)
     measured, stderr = gen.fresh_test_loss(run, n_points=50000 if settings.full else 20000)
-    predicted = gen.predicted_test_loss(run.mix, run.sigma, gen.WIDTH_PER_MODE, bias_only=control)
+    predicted = gen.predicted_test_loss(run.mix, run.sigma, run.widths, bias_only=control)
     tolerance = LOSS_STANDARD_ERRORS * stderr + LOSS_RELATIVE * predicted
     return Outcome.close(measured, predicted, tolerance, stderr=stderr)
+
+
+COLUMN_ANGLE_RATIO = 1.0
+BALANCE = 0.6
+DENOISER_TOLERANCE = 0.03
+
+
+@claim(
+    "generalization.columns-not-points",
+    RESULT,
+    CHAPTER,
+    "No significant column of either layer is closer (in angle) to a training point than a typical fresh "
+    "sample is: the smallest column angle to the training set is at least the median angle of a fresh "
+    "sample to its nearest training point.",
+    "ratio 1: a stored point makes a column's angle to the training set about 0 (Corollary 3.2), while a fresh "
+    "sample's nearest training point is a few degrees away; the median over 2000 fresh samples has a "
+    "relative sampling error of a few percent, far below the factor tested",
+    "the same width trained on one sample per mode (n = 3 <= p), the memorization regime",
+)
+def columns_not_points(settings, control):
+    run = gen.memorizer(seed=settings.seed) if control else gen.trained(seed=settings.seed)
+    ratio = gen.column_angle_ratio(run, n_points=5000 if settings.full else 2000)
+    return Outcome.above(ratio, COLUMN_ANGLE_RATIO, column_angles=gen.column_angles(run))
+
+
+@claim(
+    "generalization.balanced",
+    RESULT,
+    CHAPTER,
+    "A fresh sample of mode k activates the units of its block with comparable values: the median over "
+    "fresh samples of the participation ratio (parallel units merged) divided by the number of units of "
+    "the sample's mode is at least 0.6.",
+    "the ratio is 1 when every unit of the block carries the same activation and 1/(1 + c^2) for "
+    "activations with coefficient of variation c; 0.6 allows c up to 0.8 and lies above the 1/2 of a point "
+    "stored in two parallel copies",
+    "the same width trained on one sample per mode (n = 3 <= p), the memorization regime",
+)
+def balanced(settings, control):
+    run = gen.memorizer(seed=settings.seed) if control else gen.trained(seed=settings.seed)
+    ratios = gen.balance(run, n_points=5000 if settings.full else 2000)
+    return Outcome.above(float(np.nanmedian(ratios)), BALANCE)
+
+
+@claim(
+    "generalization.denoiser-limit",
+    RESULT,
+    CHAPTER,
+    "On fresh noisy samples the trained denoiser equals the corollary's limit L_k y (the population "
+    "product of the sample's mode) to relative error 0.03.",
+    "the finite-sample formula is about 1 % from the limit on these inputs (a second-moment estimate from "
+    "200 samples per mode) and the trained blocks are about 0.5 % from the formula; 0.03 is twice their sum",
+    "the same width trained on one sample per mode (n = 3 <= p), the memorization regime",
+)
+def denoiser_limit(settings, control):
+    run = gen.memorizer(seed=settings.seed) if control else gen.trained(seed=settings.seed)
+    errors = gen.denoiser_errors(run, n_points=20000 if settings.full else 5000)
+    return Outcome.below(errors["to_limit"], DENOISER_TOLERANCE, **errors)

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _checks, blocks, data, metrics, theory, training
 from ..denoisers import mixture_denoiser
+from .digits import merge_parallel_units
 
 MODES, DIM, RANK = 3, 20, 2
 WIDTH_PER_MODE = RANK + 1  # the rank of S_k
@@ -90,10 +91,29 @@ def bias_only_test_error(eigenvalues, sigma, width):
     return float(np.sum(e[:width] * sigma**4 / (e[:width] + sigma**2) ** 2) + np.sum(e[width:]))
 
 
-def predicted_test_loss(mix, sigma, width, bias_only=False):
-    """Return ``sum_k rho_k`` times the per-mode test error of the shrinkage limit (lam -> 0)."""
+def predicted_test_loss(mix, sigma, widths, bias_only=False):
+    """Return ``sum_k rho_k`` times the per-mode test error of the shrinkage limit (lam -> 0).
+
+    ``widths`` is one ``p_k`` for every mode, or a single integer for all of them.
+    """
     error = bias_only_test_error if bias_only else shrinkage_test_error
-    return float(sum(rho * error(np.linalg.eigvalsh(S), sigma, width) for rho, S in zip(mix.weights, mix.second_moments())))
+    if np.ndim(widths) == 0:
+        widths = (widths,) * mix.n_modes
+    if len(widths) != mix.n_modes:
+        raise ValueError(f"widths must give one p_k for each of the {mix.n_modes} modes, got {widths}")
+    moments = mix.second_moments()
+    return float(sum(rho * error(np.linalg.eigvalsh(S), sigma, w) for rho, S, w in zip(mix.weights, moments, widths)))
+
+
+def allocated_widths(owner, modes=MODES, cap=WIDTH_PER_MODE):
+    """Return the block width of every mode: the units training gave it, between 1 and ``cap``.
+
+    ``cap`` is the rank of ``S_k``, because units beyond it add no direction to the block product.
+    A mode with no unit gets width 1, so that its zero block is compared with a nonzero formula and fails.
+    """
+    owner = np.asarray(owner)
+    cap = _checks.count(cap, "cap")
+    return tuple(int(min(max(np.sum(owner == k), 1), cap)) for k in range(_checks.count(modes, "modes")))
 
 
 @dataclass(frozen=True)
@@ -130,7 +150,11 @@ class Run:
 
 @functools.lru_cache(maxsize=None)
 def trained(per_mode=200, width_per_mode=WIDTH_PER_MODE, seed=0, steps=4000, positive=False):
-    """Train an untied ReLU-DAE on ``per_mode * K`` samples (about ``per_mode`` per mode); cached."""
+    """Train an untied ReLU-DAE on ``per_mode * K`` samples (about ``per_mode`` per mode); cached.
+
+    Training decides how many units each mode gets, and the even split ``width_per_mode`` is not
+    guaranteed. The run's ``widths`` are the allocated ones (``allocated_widths``).
+    """
     per_mode = _checks.count(per_mode, "per_mode")
     width_per_mode = _checks.count(width_per_mode, "width_per_mode")
     mix = mixture(seed, positive)
@@ -141,7 +165,7 @@ def trained(per_mode=200, width_per_mode=WIDTH_PER_MODE, seed=0, steps=4000, pos
     result = training.train(X, config, seeds=(seed,))
     W1, W2 = result.weights(0)
     owner = assign_units(W1, X, labels)
-    return Run(mix, X, labels, W1, W2, owner, (width_per_mode,) * mix.n_modes, SIGMA, LAM)
+    return Run(mix, X, labels, W1, W2, owner, allocated_widths(owner, mix.n_modes), SIGMA, LAM)
 
 
 def block_errors(run, widths=None):
@@ -185,33 +209,115 @@ def loglog_slope(x, y):
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def max_point_cosines(run, relative=0.1):
-    """Return each significant column's largest cosine with a training point (both layers' columns)."""
-    out = []
-    for W in (run.W1, run.W2):
-        cos = metrics.column_cosines(W, run.X)
-        out.append(cos.max(axis=1)[metrics.significant_columns(W, relative)])
-    return np.concatenate(out)
+def one_per_mode(mix, seed=0):
+    """Draw one sample from each mode of ``mix``; returns ``(X (K, d), labels (K,))``, row ``k`` from mode ``k``."""
+    if not isinstance(mix, data.GaussianMixture):
+        raise ValueError(f"mix must be a reludae.data.GaussianMixture, got {type(mix).__name__}")
+    rng = np.random.default_rng(seed)
+    modes = [data.GaussianMixture(np.ones(1), mix.means[k : k + 1], mix.covs[k : k + 1]) for k in range(mix.n_modes)]
+    X = np.concatenate([mode.sample(1, seed=rng)[0] for mode in modes])
+    return X, np.arange(mix.n_modes)
+
+
+@functools.lru_cache(maxsize=None)
+def memorizer(seed=0, steps=12000):
+    """Train the chapter's width ``p = 9`` on one sample per mode (``n = 3 <= p``, the memorization regime); cached.
+
+    The settings are those of ``trained`` except the training set and the step count. The
+    columns of a memorizer approach their training points slowly: after 4000 steps they were
+    still 2 to 10 degrees off, so it trains three times longer.
+    """
+    steps = _checks.count(steps, "steps")
+    mix = mixture(seed)
+    X, labels = one_per_mode(mix, seed=seed + 1)
+    config = training.TrainConfig(
+        width=WIDTH_PER_MODE * mix.n_modes, sigma=SIGMA, lam=LAM, lr=1e-2, final_lr_ratio=1e-2, steps=steps, noise_draws=4
+    )
+    W1, W2 = training.train(X, config, seeds=(seed,), progress=False).weights(0)
+    owner = assign_units(W1, X, labels)
+    return Run(mix, X, labels, W1, W2, owner, allocated_widths(owner, mix.n_modes), SIGMA, LAM)
+
+
+def _nearest_angles(A, X):
+    """Return the angle in degrees between each row of ``A`` and its nearest row of ``X``."""
+    A = A / np.linalg.norm(A, axis=1, keepdims=True)
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    return np.degrees(np.arccos(np.clip((A @ X.T).max(axis=1), -1.0, 1.0)))
+
+
+def column_angles(run, relative=0.1):
+    """Return the angle in degrees from each significant column (both layers) to its nearest training point."""
+    columns = [W.T[metrics.significant_columns(W, relative)] for W in (run.W1, run.W2)]
+    return _nearest_angles(np.concatenate(columns), run.X)
+
+
+def fresh_angles(run, n_points=2000, seed=5):
+    """Return the angle in degrees from each of ``n_points`` fresh samples to its nearest training point."""
+    Y, _ = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
+    return _nearest_angles(Y, run.X)
+
+
+def column_angle_ratio(run, n_points=2000, seed=5):
+    """Return the smallest column angle to the training set divided by the median fresh sample's angle.
+
+    Below 1, some column is closer to a training point than a typical new sample of the data is:
+    the signature of a stored point. Angles, not cosines, because the ratio then does not depend on
+    how tight the modes are.
+    """
+    return float(column_angles(run).min() / np.median(fresh_angles(run, n_points, seed)))
 
 
 def participation(run, n_points=2000, seed=7):
-    """Return the participation ratio ``(sum h)^2 / sum h^2`` of fresh clean points' activations ``(B,)``."""
-    Y, _ = run.mix.sample(n_points, seed=seed)
-    return metrics.representation_stats(np.maximum(Y @ run.W1, 0.0)).participation
+    """Return the participation ratio ``(sum h)^2 / sum h^2`` of fresh clean samples' activations ``(B,)``.
+
+    Parallel units are merged first (``merge_parallel_units``), so a point stored in several
+    parallel copies counts as one unit, as in the memorization chapters.
+    """
+    Y, _ = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
+    M1, _ = merge_parallel_units(run.W1, run.W2)
+    return metrics.representation_stats(np.maximum(Y @ M1, 0.0)).participation
+
+
+def balance(run, n_points=2000, seed=7):
+    """Return, for fresh clean samples, the participation ratio divided by the units their mode owns ``(B,)``.
+
+    1 means the point activates every unit of its block equally. Parallel units are merged for
+    the participation ratio but counted for the denominator, so a point stored in ``m`` parallel
+    copies scores ``1/m``.
+    """
+    Y, labels = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
+    M1, _ = merge_parallel_units(run.W1, run.W2)
+    ratio = metrics.representation_stats(np.maximum(Y @ M1, 0.0)).participation
+    owned = np.array([np.sum(run.owner == k) for k in range(run.mix.n_modes)])[labels]
+    return np.divide(ratio, owned, out=np.full(ratio.shape, np.nan), where=owned > 0)
+
+
+def denoiser_errors(run, n_points=5000, seed=13):
+    """Compare the trained denoiser on fresh noisy samples with the corollary's limit and with ``f_gt``.
+
+    The limit denoiser applies the population product of the sample's own mode,
+    ``L_k y`` with ``L_k = theory.shrinkage_limit(S_k, ...)``. Returns a dict of relative errors
+    (``metrics.relative_error`` over all outputs): ``to_limit`` (network to limit), ``to_gt``
+    (network to ``f_gt``), ``limit_to_gt`` and ``identity_to_gt`` (the noisy input itself).
+    """
+    x, labels = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
+    y = x + run.sigma * np.random.default_rng(seed + 1).standard_normal(x.shape)
+    limits = np.stack(run.population_products())
+    limit = np.einsum("nij,nj->ni", limits[labels], y)
+    gt = mixture_denoiser(y, run.mix, run.sigma)
+    out = run.denoise(y)
+    return {
+        "to_limit": metrics.relative_error(out, limit),
+        "to_gt": metrics.relative_error(out, gt),
+        "limit_to_gt": metrics.relative_error(limit, gt),
+        "identity_to_gt": metrics.relative_error(y, gt),
+    }
 
 
 def fresh_test_loss(run, n_points=20000, seed=11):
     """Return ``(mean, standard error)`` of ``||f(x + sigma eps) - x||^2`` over fresh samples."""
-    x, _ = run.mix.sample(n_points, seed=seed)
+    x, _ = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
     rng = np.random.default_rng(seed + 1)
     y = x + run.sigma * rng.standard_normal(x.shape)
     err = np.sum((run.denoise(y) - x) ** 2, axis=1)
     return float(err.mean()), float(err.std(ddof=1) / np.sqrt(n_points))
-
-
-def denoiser_gap(run, n_points=5000, seed=13):
-    """Return ``(relative error of f to f_gt, relative error of the identity to f_gt)`` on fresh noisy points."""
-    x, _ = run.mix.sample(n_points, seed=seed)
-    y = x + run.sigma * np.random.default_rng(seed + 1).standard_normal(x.shape)
-    gt = mixture_denoiser(y, run.mix, run.sigma)
-    return metrics.relative_error(run.denoise(y), gt), metrics.relative_error(y, gt)
