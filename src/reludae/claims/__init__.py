@@ -2,6 +2,6 @@
 
 from .registry import Claim, Outcome, Settings, Verdict, all_claims, claim, evaluate, get, markdown_table, verify
 
-from . import blocks, denoisers, digits, expected, generalization, linear_ae, memorization  # noqa: E402,F401  (registration side effect)
+from . import blocks, denoisers, digits, expected, generalization, linear_ae, memorization, transition  # noqa: E402,F401  (registration side effect)
 
 __all__ = ["Claim", "Outcome", "Settings", "Verdict", "all_claims", "claim", "evaluate", "get", "markdown_table", "verify"]

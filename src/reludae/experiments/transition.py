@@ -9,8 +9,18 @@ mixture's posterior mean ``f_gt``.
 
 Training sets are stratified: point ``i`` comes from mode ``i mod K``, so the smallest sets hold
 one point per mode, whose cosines are negative on average (the mixture's means have pairwise
-negative cosines). The sweep is cached per ``(full, seed)`` so that the chapter and the claims
-share one run within a process. Samples are rows and arrays are float64.
+negative cosines). Negative on average is not pairwise negative: a draw can contain two points
+with a positive cosine, which violates a hypothesis of Corollary 3.2. Each row therefore records
+whether its training set meets the corollary's hypotheses.
+
+Training sets with ``n <= p`` train for ``SweepConfig.small_n_steps`` steps, larger ones for
+``SweepConfig.steps``. Storing a point needs a column to turn to cosine 0.99 with it. At
+``n = p / 2 = 4`` and ``sigma = 0.05``, 1,000 steps left one column short of that in 3 of 8 models
+(four sweeps whose training sets meet the corollary's hypotheses, two models each), and 3,000
+steps left none short.
+
+The sweep is cached per ``(full, seed)`` so that the chapter and the claims share one run within a
+process. Samples are rows and arrays are float64.
 """
 
 import csv
@@ -38,7 +48,8 @@ class SweepConfig:
     rank: int = 8  # rank of each mode's covariance
     spread: float = 0.5  # a sample's distance to its mode mean, relative to the mean's norm
     lam: float = 0.01  # penalty weight
-    steps: int = 1000
+    steps: int = 1000  # Adam steps at n > width
+    small_n_steps: int = 3000  # Adam steps at n <= width, where the columns must reach the stored points
     batch_size: int = 64  # training points per step (all of them when n is smaller)
     noise_draws: int = 4
     seeds: int = 2  # independent models per grid point, trained as one stack
@@ -60,18 +71,32 @@ class SweepConfig:
         _checks.count(self.rank, "rank")
         _checks.positive(self.spread, "spread")
         _checks.nonnegative(self.lam, "lam")
-        for name in ("steps", "batch_size", "noise_draws", "seeds", "test_points"):
+        for name in ("steps", "small_n_steps", "batch_size", "noise_draws", "seeds", "test_points"):
             _checks.count(getattr(self, name), name)
         _checks.count(self.loss_draws, "loss_draws", minimum=2)
 
+    def steps_for(self, n):
+        """Return the number of training steps at ``n`` training points."""
+        n = _checks.count(n, "n")
+        return self.small_n_steps if n <= self.width else self.steps
+
 
 DEFAULT = SweepConfig()
-FULL = SweepConfig(ns=(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096), sigmas=(0.05, 0.1, 0.2, 0.4), steps=3000, seeds=3)
+FULL = SweepConfig(
+    ns=(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+    sigmas=(0.05, 0.1, 0.2, 0.4),
+    steps=3000,
+    small_n_steps=6000,
+    seeds=3,
+)
 
 FIELDS = (
     "n",
     "sigma",
     "seed",
+    "steps",
+    "max_pair_cosine",
+    "hypotheses_hold",
     "storage_fraction",
     "significant_columns",
     "train_loss",
@@ -105,6 +130,26 @@ def stratified_sample(mix, n, seed=0):
     return X, labels
 
 
+def training_set(mix, n, seed=0):
+    """Return the ``(n, d)`` training points of the grid points at ``n`` in the sweep with seed ``seed``."""
+    seed = _checks.count(seed, "seed", minimum=0)
+    n = _checks.count(n, "n")
+    return stratified_sample(mix, n, seed=1000 * seed + n)[0]
+
+
+def meets_memorization_hypotheses(X, width, lam):
+    """Return whether the rows of ``X`` meet the hypotheses of Corollary 3.2 at ``width`` and ``lam``.
+
+    The hypotheses are ``n <= width``, pairwise negative cosines and ``n lam < min_i ||x_i||^2``.
+    """
+    X = _checks.points(X)
+    width = _checks.count(width, "width")
+    lam = _checks.nonnegative(lam, "lam")
+    n = X.shape[0]
+    smallest = float(np.min(np.sum(X**2, axis=1)))
+    return bool(n <= width and data.max_offdiagonal_cosine(X) < 0 and n * lam < smallest)
+
+
 def storage_fraction(W, X, aligned=ALIGNED):
     """Return the fraction of significant columns of ``W`` (``(d, p)``) with cosine above ``aligned`` with a row of ``X``."""
     report = metrics.storage_report(W, X, aligned=aligned)
@@ -116,9 +161,14 @@ def storage_fraction(W, X, aligned=ALIGNED):
 
 def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
     """Train ``config.seeds`` models on ``n`` points at noise ``sigma``; return one row dict per model."""
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
     n = _checks.count(n, "n")
     sigma = _checks.positive(sigma, "sigma")
-    X, _ = stratified_sample(mix, n, seed=1000 * seed + n)
+    X = training_set(mix, n, seed)
+    steps = config.steps_for(n)
+    max_pair_cosine = data.max_offdiagonal_cosine(X)
+    hypotheses_hold = int(meets_memorization_hypotheses(X, config.width, config.lam))
     train_config = training.TrainConfig(
         width=config.width,
         sigma=sigma,
@@ -126,7 +176,7 @@ def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
         optimizer="adam",
         lr=1e-2,
         final_lr_ratio=1e-2,
-        steps=config.steps,
+        steps=steps,
         noise_draws=config.noise_draws,
         batch_size=min(n, config.batch_size),
     )
@@ -153,6 +203,9 @@ def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
                 "n": n,
                 "sigma": sigma,
                 "seed": model_seed,
+                "steps": steps,
+                "max_pair_cosine": max_pair_cosine,
+                "hypotheses_hold": hypotheses_hold,
                 "storage_fraction": storage_fraction(W1, X),
                 "significant_columns": int(metrics.significant_columns(W1).sum()),
                 "train_loss": train_loss,
@@ -207,7 +260,7 @@ def write_csv(rows, path):
 
 def read_csv(path):
     """Read a CSV written by ``write_csv`` back into row dicts with numbers as int or float."""
-    integers = {"n", "seed", "significant_columns"}
+    integers = {"n", "seed", "steps", "hypotheses_hold", "significant_columns"}
     with open(path, newline="") as handle:
         return [
             {key: int(value) if key in integers else float(value) for key, value in row.items()}
