@@ -148,7 +148,6 @@ class Run:
         return np.maximum(Y @ self.W1, 0.0) @ self.W2.T
 
 
-@functools.lru_cache(maxsize=None)
 def trained(per_mode=200, width_per_mode=WIDTH_PER_MODE, seed=0, steps=4000, positive=False):
     """Train an untied ReLU-DAE on ``per_mode * K`` samples (about ``per_mode`` per mode); cached.
 
@@ -157,6 +156,12 @@ def trained(per_mode=200, width_per_mode=WIDTH_PER_MODE, seed=0, steps=4000, pos
     """
     per_mode = _checks.count(per_mode, "per_mode")
     width_per_mode = _checks.count(width_per_mode, "width_per_mode")
+    # One cache key per model: lru_cache alone keys trained() and trained(seed=0) apart.
+    return _trained(per_mode, width_per_mode, _checks.count(seed, "seed", minimum=0), _checks.count(steps, "steps"), bool(positive))
+
+
+@functools.lru_cache(maxsize=None)
+def _trained(per_mode, width_per_mode, seed, steps, positive):
     mix = mixture(seed, positive)
     X, labels = mix.sample(per_mode * mix.n_modes, seed=seed + 1)
     config = training.TrainConfig(
@@ -219,7 +224,6 @@ def one_per_mode(mix, seed=0):
     return X, np.arange(mix.n_modes)
 
 
-@functools.lru_cache(maxsize=None)
 def memorizer(seed=0, steps=12000):
     """Train the chapter's width ``p = 9`` on one sample per mode (``n = 3 <= p``, the memorization regime); cached.
 
@@ -227,7 +231,11 @@ def memorizer(seed=0, steps=12000):
     columns of a memorizer approach their training points slowly: after 4000 steps they were
     still 2 to 10 degrees off, so it trains three times longer.
     """
-    steps = _checks.count(steps, "steps")
+    return _memorizer(_checks.count(seed, "seed", minimum=0), _checks.count(steps, "steps"))
+
+
+@functools.lru_cache(maxsize=None)
+def _memorizer(seed, steps):
     mix = mixture(seed)
     X, labels = one_per_mode(mix, seed=seed + 1)
     config = training.TrainConfig(
