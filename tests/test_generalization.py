@@ -140,3 +140,28 @@ def test_denoiser_errors_keys_and_bad_input():
     assert all(value >= 0 for value in errors.values())
     with pytest.raises(ValueError):
         gen.denoiser_errors(run, n_points=0)
+
+
+def test_predicted_clean_error_limits():
+    mix = gen.mixture(0)
+    widths = (gen.WIDTH_PER_MODE,) * gen.MODES
+    at_zero = gen.predicted_clean_error(mix, gen.SIGMA, 0.0, widths)
+    assert at_zero == pytest.approx(gen.predicted_test_loss(mix, gen.SIGMA, widths, bias_only=True), rel=1e-12)
+    # the penalty lowers every gain, which raises the bias
+    assert gen.predicted_clean_error(mix, gen.SIGMA, 1e-3, widths) > at_zero
+    with pytest.raises(ValueError, match="one p_k"):
+        gen.predicted_clean_error(mix, gen.SIGMA, 0.0, (3,))
+    with pytest.raises(ValueError):
+        gen.predicted_clean_error(mix, gen.SIGMA, -1.0, widths)
+
+
+def test_clean_error_of_identity_network_is_zero():
+    mix = gen.mixture(0)
+    X, labels = gen.one_per_mode(mix)
+    # W1 = [I, -I] and W2 = [I, -I] compute relu(x) - relu(-x) = x exactly
+    eye = np.eye(gen.DIM)
+    W = np.hstack([eye, -eye])
+    run = gen.Run(mix, X, labels, W, W.copy(), np.zeros(2 * gen.DIM, dtype=int), (1,) * gen.MODES, gen.SIGMA, gen.LAM)
+    mean, stderr = gen.clean_error(run, n_points=100)
+    assert mean == pytest.approx(0.0, abs=1e-20)
+    assert stderr == pytest.approx(0.0, abs=1e-20)

@@ -329,3 +329,32 @@ def fresh_test_loss(run, n_points=20000, seed=11):
     y = x + run.sigma * rng.standard_normal(x.shape)
     err = np.sum((run.denoise(y) - x) ** 2, axis=1)
     return float(err.mean()), float(err.std(ddof=1) / np.sqrt(n_points))
+
+
+def clean_error(run, n_points=20000, seed=11):
+    """Return ``(mean, standard error)`` of ``||f(x) - x||^2`` over fresh clean samples (no noise at the input)."""
+    x, _ = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
+    err = np.sum((run.denoise(x) - x) ** 2, axis=1)
+    return float(err.mean()), float(err.std(ddof=1) / np.sqrt(n_points))
+
+
+def predicted_clean_error(mix, sigma, lam, widths):
+    """Return the error on clean inputs of the per-mode limits, ``sum_k rho_k [sum_{j<=p_k} e_j (1 - a_j)^2 + sum_{j>p_k} e_j]``.
+
+    ``a_j = (e_j - lam/rho_k)/(e_j + sigma^2)`` are the gains of ``theory.shrinkage_limit``, so at
+    ``lam = 0`` this is the bias-only expression of ``bias_only_test_error``. ``widths`` is one
+    ``p_k`` for every mode, or a single integer for all of them.
+    """
+    sigma = _checks.positive(sigma, "sigma")
+    lam = _checks.nonnegative(lam, "lam")
+    if np.ndim(widths) == 0:
+        widths = (widths,) * mix.n_modes
+    if len(widths) != mix.n_modes:
+        raise ValueError(f"widths must give one p_k for each of the {mix.n_modes} modes, got {widths}")
+    total = 0.0
+    for rho, S, width in zip(mix.weights, mix.second_moments(), widths):
+        e = np.sort(np.clip(np.linalg.eigvalsh(S), 0.0, None))[::-1]
+        width = _checks.count(width, "width")
+        gains = np.clip(e[:width] - lam / rho, 0.0, None) / (e[:width] + sigma**2)
+        total += rho * (np.sum(e[:width] * (1.0 - gains) ** 2) + np.sum(e[width:]))
+    return float(total)
