@@ -262,3 +262,83 @@ def test_claims_fail_without_valid_sets(fake_sweep):
         assert verdict.check.details["ns"] == []
         assert math.isnan(verdict.check.measured)
         assert not verdict.passed
+
+
+def test_memorized_claim_reports_significant_columns(fake_sweep):
+    from reludae import claims
+
+    rows = _fake_rows(hypotheses={2: 1, 4: 1}, storage={2: 1.0, 4: 1.0})
+    for row in rows:
+        row["significant_columns"] = 6 + row["seed"] if row["n"] == 2 else 8
+    fake_sweep(rows)
+    verdict = claims.evaluate("transition.memorized-small-n", claims.Settings())
+    assert verdict.check.details["significant_columns"] == {2: [6, 7], 4: [8, 8]}
+
+
+def test_memorized_tolerance_matches_arithmetic():
+    from reludae import claims
+    from reludae.claims import transition as ct
+
+    width, models = et.DEFAULT.width, et.DEFAULT.seeds
+    assert models == 2
+    source = claims.get("transition.memorized-small-n").tolerance_source
+    for s in (6, 7, 8):  # one unaligned column in one model with s significant columns passes
+        average = 1 - 1 / (models * s)
+        assert average >= ct.MEMORIZED_FRACTION
+        assert f"{average:.3f}" in source
+    assert 1 - 1 / (models * 5) >= ct.MEMORIZED_FRACTION  # "s >= 5"
+    assert 1 - 1 / (models * 4) < ct.MEMORIZED_FRACTION
+    # Two unaligned columns, in one model or one in each, fail at every count up to the width.
+    for s1 in range(2, width + 1):
+        assert 1 - 2 / (models * s1) < ct.MEMORIZED_FRACTION
+        for s2 in range(1, width + 1):
+            assert 1 - 1 / (models * s1) - 1 / (models * s2) < ct.MEMORIZED_FRACTION
+    assert f"{1 - 2 / (models * width):.3f}" in source
+    # The full sweep averages three models: two unaligned columns in models of width 8 pass.
+    assert et.FULL.seeds == 3
+    assert 1 - 2 / (et.FULL.seeds * width) >= ct.MEMORIZED_FRACTION
+    assert f"{1 - 2 / (et.FULL.seeds * width):.3f}" in source
+
+
+def test_distance_by_mode_splits_sweep_distance(rows):
+    mix = et.mixture(TINY)
+    for n in TINY.ns:
+        split = et.distance_by_mode(mix, n, TINY.sigmas[0], TINY, seed=0)
+        matching = [row for row in rows if row["n"] == n]
+        assert len(split) == len(matching) == TINY.seeds
+        for part, row in zip(split, matching):
+            assert part["dist_emp"] == pytest.approx(row["dist_emp"], rel=1e-9)
+            u = part["unseen_fraction"]
+            if n < TINY.modes:
+                assert 0 < u < 1
+                assert part["dist_emp"] == pytest.approx((1 - u) * part["dist_emp_seen"] + u * part["dist_emp_unseen"])
+                assert 0 <= part["silent_unseen"] <= 1
+                assert part["emp_unseen"] > 0
+            else:  # every mode has a training point
+                assert u == 0
+                assert part["dist_emp_seen"] == pytest.approx(part["dist_emp"])
+                for key in ("dist_emp_unseen", "dist_gt_unseen", "network_unseen", "emp_unseen", "silent_unseen"):
+                    assert math.isnan(part[key])
+
+
+def test_distance_by_mode_rejects_bad_input():
+    mix = et.mixture(TINY)
+    with pytest.raises(ValueError, match="config must"):
+        et.distance_by_mode(mix, 2, 0.1, "tiny")
+    with pytest.raises(ValueError, match="sigma must"):
+        et.distance_by_mode(mix, 2, 0.0, TINY)
+    with pytest.raises(ValueError, match="n must"):
+        et.distance_by_mode(mix, 0, 0.1, TINY)
+
+
+def test_posterior_mean_test_loss():
+    mix = et.mixture(TINY)
+    X_test, _ = mix.sample(TINY.test_points, seed=10_000)
+    losses = [et.posterior_mean_test_loss(mix, sigma, TINY, seed=0) for sigma in (0.05, 0.1, 0.2)]
+    assert 0 < losses[0] < losses[1] < losses[2]
+    assert losses[-1] < np.mean(np.sum(X_test**2, axis=1))  # better than the zero map
+    assert et.posterior_mean_test_loss(mix, 0.1, TINY, seed=0) == losses[1]  # deterministic
+    with pytest.raises(ValueError, match="config must"):
+        et.posterior_mean_test_loss(mix, 0.1, "tiny")
+    with pytest.raises(ValueError, match="sigma must"):
+        et.posterior_mean_test_loss(mix, -0.1, TINY)

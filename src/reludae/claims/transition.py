@@ -1,4 +1,4 @@
-"""Claims of the transition chapter: memorization at small n, generalization at large n.
+"""Claims of the transition chapter: memorization at small n, a closed generalization gap at large n.
 
 All claims read one cached sweep (``reludae.experiments.transition.sweep``) over the number of
 training points ``n`` at fixed width ``p``. Each check is measured at the sweep's smallest ``n``
@@ -11,6 +11,10 @@ stratified draw can contain two points with a positive cosine. One set at n = 4 
 cosine of +0.02, and on it one of two models still had a quarter of its significant columns off
 every training point after 10,000 steps. Such sets are left out and listed in the outcome's
 details (``excluded``). When no set at ``n <= p / 2`` is left, the check fails.
+
+A closed gap at large n is necessary for generalization but does not show it: with the default
+sweep's 8 units for 1,024 points the network underfits, and its train and test losses agree
+because it fits neither set well. ``transition.gap-closes`` therefore claims only that the gap closes.
 """
 
 import numpy as np
@@ -58,8 +62,15 @@ def _worst_at(settings, field, ns, sigma, worst):
         "significant columns have cosine above 0.99 with a training point (averaged over seeds)"
     ),
     tolerance_source=(
-        "0.99 is the book's threshold for a column that stores a point (metrics.storage_report); "
-        "0.9 tolerates one unaligned significant column among the 16 of two seeds of width 8"
+        "0.99 is the book's threshold for a column that stores a point (metrics.storage_report). "
+        "The check averages the storage fractions of the models of a grid point (two in the default "
+        "sweep), and u unaligned columns in a model with s significant columns lower that average by "
+        "u / (2 s). So 0.9 tolerates one unaligned column in one model with s >= 5 significant "
+        "columns: the average is 0.917, 0.929 or 0.938 at s = 6, 7 or 8, the counts that occur at "
+        "n <= p/2 and the smallest noise level of the seed-0 sweep. It tolerates no second one: with "
+        "at most p = 8 columns per model, two unaligned columns (in one model or one in each) leave "
+        "an average of at most 0.875. The full sweep averages three models, where two unaligned "
+        "columns in models with 8 columns pass (0.917)"
     ),
     control_setting="the same measurement at the largest n of the sweep",
 )
@@ -70,7 +81,8 @@ def memorized_small_n(settings, control):
     if control:
         ns = [max(config.ns)]
     value = _worst_at(settings, "storage_fraction", ns, sigma, min)
-    return Outcome.above(value, MEMORIZED_FRACTION, ns=ns, excluded=excluded, sigma=sigma)
+    columns = {n: [row["significant_columns"] for row in _rows(settings) if row["n"] == n and row["sigma"] == sigma] for n in ns}
+    return Outcome.above(value, MEMORIZED_FRACTION, ns=ns, excluded=excluded, sigma=sigma, significant_columns=columns)
 
 
 @claim(
@@ -100,11 +112,13 @@ def spiky_small_n(settings, control):
 
 @claim(
     id="transition.gap-closes",
-    result="Generalization, n >> p",
+    result="Generalization gap, n >> p",
     chapter="transition",
     statement=(
         "At the largest n, at every noise level, the relative generalization gap "
-        "(test loss - train loss) / test loss is at most 0.1 (seed average)"
+        "(test loss - train loss) / test loss is at most 0.1 (seed average). The claim is that the "
+        "gap closes, not that the network generalizes: a network too narrow to fit its training set "
+        "closes the gap too, and at this width the train loss stays far above the test loss of f_gt"
     ),
     tolerance_source=(
         "a tenth of the test loss, against gaps above 0.9 for the memorizing models; the Monte Carlo "

@@ -34,6 +34,7 @@ from .. import _checks, data, denoisers, metrics, model, training
 from .digits import merge_parallel_units
 
 ALIGNED = 0.99  # a column stores a training point when its cosine with the point exceeds this
+TRAIN_LOSS_DRAWS = 2000  # noise draws over the whole training set for the train loss (at least loss_draws per point)
 
 
 @dataclass(frozen=True)
@@ -159,16 +160,9 @@ def storage_fraction(W, X, aligned=ALIGNED):
     return float(np.mean(report.max_cosine[significant] > aligned))
 
 
-def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
-    """Train ``config.seeds`` models on ``n`` points at noise ``sigma``; return one row dict per model."""
-    if not isinstance(config, SweepConfig):
-        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
-    n = _checks.count(n, "n")
-    sigma = _checks.positive(sigma, "sigma")
+def _fit(mix, n, sigma, config, seed):
+    """Train ``config.seeds`` models on the training set at ``n`` and return ``(X, run, model_seeds)``."""
     X = training_set(mix, n, seed)
-    steps = config.steps_for(n)
-    max_pair_cosine = data.max_offdiagonal_cosine(X)
-    hypotheses_hold = int(meets_memorization_hypotheses(X, config.width, config.lam))
     train_config = training.TrainConfig(
         width=config.width,
         sigma=sigma,
@@ -176,16 +170,36 @@ def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
         optimizer="adam",
         lr=1e-2,
         final_lr_ratio=1e-2,
-        steps=steps,
+        steps=config.steps_for(n),
         noise_draws=config.noise_draws,
         batch_size=min(n, config.batch_size),
     )
     seeds = tuple(seed * 100 + s for s in range(config.seeds))
-    run = training.train(X, train_config, seeds=seeds, progress=False)
+    return X, training.train(X, train_config, seeds=seeds, progress=False), seeds
 
-    X_test, _ = mix.sample(config.test_points, seed=10_000 + seed)
+
+def _test_inputs(mix, sigma, config, seed):
+    """Return ``(X_test, labels, Y)``: the fresh samples, their modes and one noisy copy of each at ``sigma``."""
+    X_test, labels = mix.sample(config.test_points, seed=10_000 + seed)
     rng = np.random.default_rng(20_000 + seed)
-    Y = X_test + sigma * rng.standard_normal(X_test.shape)
+    return X_test, labels, X_test + sigma * rng.standard_normal(X_test.shape)
+
+
+def _check_grid_arguments(config, n, sigma):
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
+    return _checks.count(n, "n"), _checks.positive(sigma, "sigma")
+
+
+def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
+    """Train ``config.seeds`` models on ``n`` points at noise ``sigma``; return one row dict per model."""
+    n, sigma = _check_grid_arguments(config, n, sigma)
+    X, run, seeds = _fit(mix, n, sigma, config, seed)
+    steps = config.steps_for(n)
+    max_pair_cosine = data.max_offdiagonal_cosine(X)
+    hypotheses_hold = int(meets_memorization_hypotheses(X, config.width, config.lam))
+
+    X_test, _, Y = _test_inputs(mix, sigma, config, seed)
     f_emp = denoisers.empirical_denoiser(Y, X, sigma)
     f_gt = denoisers.mixture_denoiser(Y, mix, sigma)
     emp_to_gt = float(np.mean(np.sum((f_emp - f_gt) ** 2, axis=1)))
@@ -196,7 +210,7 @@ def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
         M1, _ = merge_parallel_units(W1, W2)
         stats = metrics.representation_stats(model.representation(M1, X))
         out = model.apply(W1, W2, Y)
-        train_loss, _ = model.monte_carlo_loss(W1, W2, X, sigma, 0.0, draws=max(config.loss_draws, 2000 // n), seed=1)
+        train_loss, _ = model.monte_carlo_loss(W1, W2, X, sigma, 0.0, draws=max(config.loss_draws, TRAIN_LOSS_DRAWS // n), seed=1)
         test_loss, _ = model.monte_carlo_loss(W1, W2, X_test, sigma, 0.0, draws=config.loss_draws, seed=2)
         rows.append(
             {
@@ -218,6 +232,71 @@ def grid_point(mix, n, sigma, config=DEFAULT, seed=0):
             }
         )
     return rows
+
+
+def distance_by_mode(mix, n, sigma, config=DEFAULT, seed=0):
+    """Split the distance ``dist_emp`` of the grid point at ``(n, sigma)`` by the mode of the test input.
+
+    Retrains the grid point's models (training is deterministic, so they are the sweep's models) and
+    separates the fresh test inputs whose mode has a point in the training set ("seen") from the
+    others ("unseen"). Returns one dict per model with these keys, each ``nan`` where its group is
+    empty:
+
+    - ``unseen_fraction``: the fraction of test inputs that are unseen;
+    - ``dist_emp``, ``dist_emp_seen``, ``dist_emp_unseen``: the mean squared distance to ``f_emp``
+      on all, seen and unseen inputs;
+    - ``dist_gt_seen``, ``dist_gt_unseen``: the same for ``f_gt``;
+    - ``network_unseen``, ``emp_unseen``: the mean squared norm of the network's and of
+      ``f_emp``'s outputs on the unseen inputs;
+    - ``silent_unseen``: the fraction of unseen inputs on which no hidden unit fires.
+    """
+    n, sigma = _check_grid_arguments(config, n, sigma)
+    X, run, seeds = _fit(mix, n, sigma, config, seed)
+    _, labels, Y = _test_inputs(mix, sigma, config, seed)
+    unseen = ~np.isin(labels, np.arange(n) % mix.n_modes)
+    f_emp = denoisers.empirical_denoiser(Y, X, sigma)
+    f_gt = denoisers.mixture_denoiser(Y, mix, sigma)
+
+    def mean(values, mask):
+        return float(np.mean(values[mask])) if mask.any() else float("nan")
+
+    results = []
+    for index in range(len(seeds)):
+        W1, W2 = run.weights(index)
+        out = model.apply(W1, W2, Y)
+        silent = np.all(model.representation(W1, Y) == 0, axis=1)
+        distance = np.sum((out - f_emp) ** 2, axis=1)
+        distance_gt = np.sum((out - f_gt) ** 2, axis=1)
+        results.append(
+            {
+                "unseen_fraction": float(np.mean(unseen)),
+                "dist_emp": float(np.mean(distance)),
+                "dist_emp_seen": mean(distance, ~unseen),
+                "dist_emp_unseen": mean(distance, unseen),
+                "dist_gt_seen": mean(distance_gt, ~unseen),
+                "dist_gt_unseen": mean(distance_gt, unseen),
+                "network_unseen": mean(np.sum(out**2, axis=1), unseen),
+                "emp_unseen": mean(np.sum(f_emp**2, axis=1), unseen),
+                "silent_unseen": mean(silent.astype(float), unseen),
+            }
+        )
+    return results
+
+
+def posterior_mean_test_loss(mix, sigma, config=DEFAULT, seed=0):
+    """Return the Monte Carlo test loss ``E ||f_gt(x + sigma eps) - x||^2`` of the posterior mean ``f_gt``.
+
+    Uses the test points of the sweep with seed ``seed`` and the same ``config.loss_draws`` noise
+    draws per point as the network's ``test_loss``, so the two losses are comparable.
+    """
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
+    sigma = _checks.positive(sigma, "sigma")
+    X_test, _, _ = _test_inputs(mix, sigma, config, seed)
+    noise = np.random.default_rng(2).standard_normal((config.loss_draws, *X_test.shape))
+    Y = (X_test + sigma * noise).reshape(-1, X_test.shape[1])
+    residual = denoisers.mixture_denoiser(Y, mix, sigma) - np.tile(X_test, (config.loss_draws, 1))
+    return float(np.mean(np.sum(residual**2, axis=1)))
 
 
 def run_sweep(config=DEFAULT, seed=0):
