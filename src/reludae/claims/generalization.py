@@ -78,6 +78,12 @@ def fresh_loss(settings, control):
 COLUMN_ANGLE_RATIO = 1.0
 BALANCE = 0.6
 DENOISER_TOLERANCE = 0.03
+MEMORIZER_CONTROL = "the same width trained on one sample per mode (n = 3 <= p), the memorization regime"
+
+
+def _model(settings, control):
+    """Return the generalizing run of ``settings.seed``, or for the control the memorizer of that seed."""
+    return gen.memorizer(seed=settings.seed) if control else gen.trained(seed=settings.seed)
 
 
 @claim(
@@ -90,10 +96,10 @@ DENOISER_TOLERANCE = 0.03
     "ratio 1: a stored point makes a column's angle to the training set about 0 (Corollary 3.2), while a fresh "
     "sample's nearest training point is a few degrees away; the median over 2000 fresh samples has a "
     "relative sampling error of a few percent, far below the factor tested",
-    "the same width trained on one sample per mode (n = 3 <= p), the memorization regime",
+    MEMORIZER_CONTROL,
 )
 def columns_not_points(settings, control):
-    run = gen.memorizer(seed=settings.seed) if control else gen.trained(seed=settings.seed)
+    run = _model(settings, control)
     ratio = gen.column_angle_ratio(run, n_points=5000 if settings.full else 2000)
     return Outcome.above(ratio, COLUMN_ANGLE_RATIO, column_angles=gen.column_angles(run))
 
@@ -109,10 +115,10 @@ def columns_not_points(settings, control):
     "activations with coefficient of variation c; 0.6 allows c up to 0.8 and lies above the 1/2 of a point "
     "stored in two parallel copies (parallel units share one direction, so they count as one active unit "
     "but as several units of the mode)",
-    "the same width trained on one sample per mode (n = 3 <= p), the memorization regime",
+    MEMORIZER_CONTROL,
 )
 def balanced(settings, control):
-    run = gen.memorizer(seed=settings.seed) if control else gen.trained(seed=settings.seed)
+    run = _model(settings, control)
     ratios = gen.balance(run, n_points=5000 if settings.full else 2000)
     return Outcome.above(float(np.nanmedian(ratios)), BALANCE)
 
@@ -126,10 +132,10 @@ def balanced(settings, control):
     "measured distances to the limit were 1.0 to 1.4 % at seeds 0 to 3, of which the finite-sample formula "
     "itself accounts for about 1 % (a second-moment estimate from 200 samples per mode); 0.03 is about twice "
     "the largest",
-    "the same width trained on one sample per mode (n = 3 <= p), the memorization regime",
+    MEMORIZER_CONTROL,
 )
 def denoiser_limit(settings, control):
-    run = gen.memorizer(seed=settings.seed) if control else gen.trained(seed=settings.seed)
+    run = _model(settings, control)
     errors = gen.denoiser_errors(run, n_points=20000 if settings.full else 5000)
     return Outcome.below(errors["to_limit"], DENOISER_TOLERANCE, **errors)
 
