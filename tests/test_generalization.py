@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from reludae.experiments import generalization as gen
+from reludae.experiments.transition import stratified_sample
 
 
 def test_mixture_shapes_and_cosines():
@@ -83,18 +84,6 @@ def test_trained_small_run():
         gen.trained(per_mode=0)
 
 
-def test_one_per_mode_sample_per_mode():
-    mix = gen.mixture(0)
-    X, labels = gen.one_per_mode(mix, seed=3)
-    assert X.shape == (gen.MODES, gen.DIM)
-    assert labels.tolist() == list(range(gen.MODES))
-    # the spread is small against the distance between means, so each sample is nearest its own mean
-    nearest = np.argmin(((X[:, None, :] - mix.means[None]) ** 2).sum(axis=2), axis=1)
-    assert nearest.tolist() == list(range(gen.MODES))
-    with pytest.raises(ValueError, match="GaussianMixture"):
-        gen.one_per_mode(np.zeros((3, 20)))
-
-
 def test_allocated_widths_caps_and_floors():
     owner = np.array([0, 0, 0, 0, 0, 1, 1, -1])
     assert gen.allocated_widths(owner, modes=3, cap=3) == (3, 2, 1)
@@ -115,7 +104,7 @@ def test_predicted_test_loss_per_mode_widths():
 def _stored_run(points_per_unit=1):
     """A hand-made memorizer: each of three units stores one sample of its mode, repeated as parallel copies."""
     mix = gen.mixture(0)
-    X, labels = gen.one_per_mode(mix, seed=1)
+    X, labels = stratified_sample(mix, gen.MODES, seed=1)
     W1 = np.repeat(X.T, points_per_unit, axis=1)
     owner = np.repeat(np.arange(gen.MODES), points_per_unit)
     return gen.Run(mix, X, labels, W1, W1.copy(), owner, (1,) * gen.MODES, gen.SIGMA, gen.LAM)
@@ -157,7 +146,7 @@ def test_predicted_clean_error_limits():
 
 def test_clean_error_of_identity_network_is_zero():
     mix = gen.mixture(0)
-    X, labels = gen.one_per_mode(mix)
+    X, labels = stratified_sample(mix, gen.MODES)
     # W1 = [I, -I] and W2 = [I, -I] compute relu(x) - relu(-x) = x exactly
     eye = np.eye(gen.DIM)
     W = np.hstack([eye, -eye])

@@ -16,6 +16,7 @@ import numpy as np
 from .. import _checks, blocks, data, metrics, theory, training
 from ..denoisers import mixture_denoiser
 from .digits import merge_parallel_units
+from .transition import stratified_sample
 
 MODES, DIM, RANK = 3, 20, 2
 WIDTH_PER_MODE = RANK + 1  # the rank of S_k
@@ -214,16 +215,6 @@ def loglog_slope(x, y):
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def one_per_mode(mix, seed=0):
-    """Draw one sample from each mode of ``mix``; returns ``(X (K, d), labels (K,))``, row ``k`` from mode ``k``."""
-    if not isinstance(mix, data.GaussianMixture):
-        raise ValueError(f"mix must be a reludae.data.GaussianMixture, got {type(mix).__name__}")
-    rng = np.random.default_rng(seed)
-    modes = [data.GaussianMixture(np.ones(1), mix.means[k : k + 1], mix.covs[k : k + 1]) for k in range(mix.n_modes)]
-    X = np.concatenate([mode.sample(1, seed=rng)[0] for mode in modes])
-    return X, np.arange(mix.n_modes)
-
-
 def memorizer(seed=0, steps=12000):
     """Train the chapter's width ``p = 9`` on one sample per mode (``n = 3 <= p``, the memorization regime); cached.
 
@@ -237,7 +228,7 @@ def memorizer(seed=0, steps=12000):
 @functools.lru_cache(maxsize=None)
 def _memorizer(seed, steps):
     mix = mixture(seed)
-    X, labels = one_per_mode(mix, seed=seed + 1)
+    X, labels = stratified_sample(mix, mix.n_modes, seed=seed + 1)  # one sample per mode
     config = training.TrainConfig(
         width=WIDTH_PER_MODE * mix.n_modes, sigma=SIGMA, lam=LAM, lr=1e-2, final_lr_ratio=1e-2, steps=steps, noise_draws=4
     )
@@ -275,15 +266,20 @@ def column_angle_ratio(run, n_points=2000, seed=5):
     return float(column_angles(run).min() / np.median(fresh_angles(run, n_points, seed)))
 
 
+def _fresh_participation(run, n_points, seed):
+    """Return the merged participation ratio of fresh clean samples ``(B,)`` and their modes ``(B,)``."""
+    Y, labels = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
+    M1, _ = merge_parallel_units(run.W1, run.W2)
+    return metrics.representation_stats(np.maximum(Y @ M1, 0.0)).participation, labels
+
+
 def participation(run, n_points=2000, seed=7):
     """Return the participation ratio ``(sum h)^2 / sum h^2`` of fresh clean samples' activations ``(B,)``.
 
     Parallel units are merged first (``merge_parallel_units``), so a point stored in several
     parallel copies counts as one unit, as in the memorization chapters.
     """
-    Y, _ = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
-    M1, _ = merge_parallel_units(run.W1, run.W2)
-    return metrics.representation_stats(np.maximum(Y @ M1, 0.0)).participation
+    return _fresh_participation(run, n_points, seed)[0]
 
 
 def balance(run, n_points=2000, seed=7):
@@ -293,9 +289,7 @@ def balance(run, n_points=2000, seed=7):
     the participation ratio but counted for the denominator, so a point stored in ``m`` parallel
     copies scores ``1/m``.
     """
-    Y, labels = run.mix.sample(_checks.count(n_points, "n_points"), seed=seed)
-    M1, _ = merge_parallel_units(run.W1, run.W2)
-    ratio = metrics.representation_stats(np.maximum(Y @ M1, 0.0)).participation
+    ratio, labels = _fresh_participation(run, n_points, seed)
     owned = np.array([np.sum(run.owner == k) for k in range(run.mix.n_modes)])[labels]
     return np.divide(ratio, owned, out=np.full(ratio.shape, np.nan), where=owned > 0)
 

@@ -185,9 +185,15 @@ def _test_inputs(mix, sigma, config, seed):
     return X_test, labels, X_test + sigma * rng.standard_normal(X_test.shape)
 
 
-def _check_grid_arguments(config, n, sigma):
+def _check_config(config):
     if not isinstance(config, SweepConfig):
-        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
+        raise ValueError(
+            f"config must be a SweepConfig, got {type(config).__name__}; pass DEFAULT, FULL or SweepConfig(...)"
+        )
+
+
+def _check_grid_arguments(config, n, sigma):
+    _check_config(config)
     return _checks.count(n, "n"), _checks.positive(sigma, "sigma")
 
 
@@ -289,8 +295,7 @@ def posterior_mean_test_loss(mix, sigma, config=DEFAULT, seed=0):
     Uses the test points of the sweep with seed ``seed`` and the same ``config.loss_draws`` noise
     draws per point as the network's ``test_loss``, so the two losses are comparable.
     """
-    if not isinstance(config, SweepConfig):
-        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
+    _check_config(config)
     sigma = _checks.positive(sigma, "sigma")
     X_test, _, _ = _test_inputs(mix, sigma, config, seed)
     noise = np.random.default_rng(2).standard_normal((config.loss_draws, *X_test.shape))
@@ -301,8 +306,7 @@ def posterior_mean_test_loss(mix, sigma, config=DEFAULT, seed=0):
 
 def run_sweep(config=DEFAULT, seed=0):
     """Run every grid point of ``config``; returns a list of row dicts with the keys ``FIELDS``."""
-    if not isinstance(config, SweepConfig):
-        raise ValueError(f"config must be a SweepConfig, got {type(config).__name__}")
+    _check_config(config)
     seed = _checks.count(seed, "seed", minimum=0)
     mix = mixture(config, seed)
     rows = []
